@@ -1,0 +1,125 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+#include "nexus/clock.hpp"
+
+#include <sodium.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace nexus {
+namespace {
+
+class SystemClock final : public Clock {
+ public:
+  Timestamp now() const override {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+  }
+};
+
+class SodiumRandom final : public RandomSource {
+ public:
+  SodiumRandom() {
+    if (sodium_init() < 0) std::abort();  // no entropy source: nothing is safe to do
+  }
+  void fill(void* out, std::size_t n) override { randombytes_buf(out, n); }
+};
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+std::string format_rfc3339(Timestamp t) {
+  using namespace std::chrono;
+  auto day = floor<days>(t);
+  year_month_day ymd{day};
+  hh_mm_ss<milliseconds> hms{t - day};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
+                unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                int(hms.minutes().count()), int(hms.seconds().count()),
+                int(hms.subseconds().count()));
+  return buf;
+}
+
+std::optional<Timestamp> parse_rfc3339(std::string_view s) {
+  using namespace std::chrono;
+  int y, mo, d, h, mi, sec;
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
+      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') ||
+      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
+      !digits(s, 17, 2, sec)) {
+    return std::nullopt;
+  }
+  year_month_day ymd{year{y}, month{unsigned(mo)}, day{unsigned(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  std::size_t pos = 19;
+  milliseconds frac{0};
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    std::size_t start = pos;
+    int ms = 0, scale = 100;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      ms += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start || pos - start > 9) return std::nullopt;
+    frac = milliseconds{ms};
+  }
+  minutes offset{0};
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh, om;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset = minutes{(oh * 60 + om) * (s[pos] == '-' ? -1 : 1)};
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{std::min(sec, 59)} + frac - offset;
+  return time_point_cast<milliseconds>(tp);
+}
+
+const Clock& system_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+
+RandomSource& system_random() {
+  static SodiumRandom random;
+  return random;
+}
+
+std::string make_id(RandomSource& random, std::string_view prefix) {
+  static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";  // Crockford, lower
+  unsigned char bytes[16];
+  random.fill(bytes, sizeof bytes);
+  std::string id(prefix);
+  // 128 bits -> 26 base32 digits (the top digit carries 3 bits).
+  unsigned __int128 n = 0;
+  for (unsigned char b : bytes) n = (n << 8) | b;
+  char digits_buf[26];
+  for (int i = 25; i >= 0; --i) {
+    digits_buf[i] = kAlphabet[unsigned(n & 31)];
+    n >>= 5;
+  }
+  id.append(digits_buf, sizeof digits_buf);
+  return id;
+}
+
+}  // namespace nexus
