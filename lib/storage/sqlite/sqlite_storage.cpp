@@ -1,1 +1,764 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+//
+// SQLite storage. One writer connection behind a mutex carries every write,
+// so writers of this process queue on the mutex and never meet SQLITE_BUSY
+// among themselves; only another process can make a write wait, up to the
+// busy timeout. Readers take a connection from a pool: in WAL mode they run
+// concurrently with each other and with the writer, each statement reading a
+// consistent snapshot.
+#include "storage/sqlite/sqlite_storage.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "detail/audit_chain.hpp"
+#include "nexus/clock.hpp"
+#include "nexus/storage.hpp"
+#include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/provider_columns.hpp"
+#include "storage/sqlite/sqlite_connection.hpp"
+#include "storage/storage_common.hpp"
+
+namespace nexus {
+namespace sqlite {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Rows
+
+// The SELECT list and the ?N numbering of the INSERT and UPDATE below share
+// one order: column k of a SELECT is parameter k + 1.
+constexpr const char* kProviderColumns =
+    "id, workspace, name, auth_type, client_id, client_secret, issuer, auth_url, token_url, "
+    "api_base_url, user_info_endpoint, jwks_uri, enable_discovery, scopes, params, "
+    "credential_schema, description, category, created_at, updated_at, version";
+enum ProviderColumn {
+  kId,
+  kWorkspace,
+  kName,
+  kAuthType,
+  kClientId,
+  kClientSecret,
+  kIssuer,
+  kAuthUrl,
+  kTokenUrl,
+  kApiBaseUrl,
+  kUserInfoEndpoint,
+  kJwksUri,
+  kEnableDiscovery,
+  kScopes,
+  kParams,
+  kCredentialSchema,
+  kDescription,
+  kCategory,
+  kCreatedAt,
+  kUpdatedAt,
+  kVersion
+};
+
+constexpr std::string_view kInsertProvider =
+    "INSERT INTO providers (id, workspace, name, auth_type, client_id, client_secret, issuer, "
+    "auth_url, token_url, api_base_url, user_info_endpoint, jwks_uri, enable_discovery, scopes, "
+    "params, credential_schema, description, category, created_at, updated_at, version) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, ?20, ?21)";
+constexpr std::string_view kUpdateProvider =
+    "UPDATE providers SET id = ?1, auth_type = ?4, client_id = ?5, client_secret = ?6, "
+    "issuer = ?7, auth_url = ?8, token_url = ?9, api_base_url = ?10, user_info_endpoint = ?11, "
+    "jwks_uri = ?12, enable_discovery = ?13, scopes = ?14, params = ?15, "
+    "credential_schema = ?16, description = ?17, category = ?18, created_at = ?19, "
+    "updated_at = ?20, version = ?21 WHERE workspace = ?2 AND name = ?3";
+
+constexpr const char* kAuditColumns =
+    "workspace, seq, id, event_type, provider_name, provider_id, actor, caller_ip, user_agent, "
+    "at, data, prev_hash, hash";
+enum AuditColumn {
+  kEvWorkspace,
+  kEvSeq,
+  kEvId,
+  kEvType,
+  kEvProviderName,
+  kEvProviderId,
+  kEvActor,
+  kEvCallerIp,
+  kEvUserAgent,
+  kEvAt,
+  kEvData,
+  kEvPrevHash,
+  kEvHash
+};
+
+std::int64_t to_millis(Timestamp t) { return t.time_since_epoch().count(); }
+Timestamp from_millis(std::int64_t ms) { return Timestamp(std::chrono::milliseconds(ms)); }
+
+std::int64_t sql_limit(std::size_t limit) {
+  return static_cast<std::int64_t>(
+      std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
+}
+
+void bind_provider(Statement& stmt, const Provider& p) {
+  const ProviderSpec& s = p.spec;
+  stmt.bind(kId + 1, p.id)
+      .bind(kWorkspace + 1, p.workspace)
+      .bind(kName + 1, s.name)
+      .bind(kAuthType + 1, to_string(s.auth_type))
+      .bind(kClientId + 1, s.client_id)
+      .bind(kClientSecret + 1, s.client_secret)
+      .bind(kIssuer + 1, s.issuer)
+      .bind(kAuthUrl + 1, s.auth_url)
+      .bind(kTokenUrl + 1, s.token_url)
+      .bind(kApiBaseUrl + 1, s.api_base_url)
+      .bind(kUserInfoEndpoint + 1, s.user_info_endpoint)
+      .bind(kJwksUri + 1, s.jwks_uri)
+      .bind(kEnableDiscovery + 1, std::int64_t{s.enable_discovery ? 1 : 0})
+      .bind(kScopes + 1, encode_scopes(s.scopes))
+      .bind(kParams + 1, encode_params(s.params))
+      .bind(kDescription + 1, s.description)
+      .bind(kCategory + 1, s.category)
+      .bind(kCreatedAt + 1, to_millis(p.created_at))
+      .bind(kUpdatedAt + 1, to_millis(p.updated_at))
+      .bind(kVersion + 1, p.version);
+  if (s.credential_schema) {
+    stmt.bind(kCredentialSchema + 1, encode_credential_schema(*s.credential_schema));
+  } else {
+    stmt.bind_null(kCredentialSchema + 1);
+  }
+}
+
+Status corrupt_row(std::string_view table) {
+  return Status(ErrorCode::kInternal, "a stored row of " + std::string(table) +
+                                          " cannot be read; the database may be "
+                                          "damaged");
+}
+
+Result<Provider> read_provider(const Statement& row) {
+  Provider p;
+  ProviderSpec& s = p.spec;
+  p.id = row.text(kId);
+  p.workspace = row.text(kWorkspace);
+  s.name = row.text(kName);
+  auto auth_type = parse_auth_type(row.text(kAuthType));
+  auto scopes = decode_scopes(row.text(kScopes));
+  auto params = decode_params(row.text(kParams));
+  if (!auth_type || !scopes || !params) return corrupt_row("providers");
+  s.auth_type = *auth_type;
+  s.scopes = std::move(*scopes);
+  s.params = std::move(*params);
+  if (!row.is_null(kCredentialSchema)) {
+    auto schema = decode_credential_schema(row.text(kCredentialSchema));
+    if (!schema) return corrupt_row("providers");
+    s.credential_schema = std::move(*schema);
+  }
+  s.client_id = row.optional_text(kClientId);
+  s.client_secret = row.optional_text(kClientSecret);
+  s.issuer = row.optional_text(kIssuer);
+  s.auth_url = row.optional_text(kAuthUrl);
+  s.token_url = row.optional_text(kTokenUrl);
+  s.api_base_url = row.optional_text(kApiBaseUrl);
+  s.user_info_endpoint = row.optional_text(kUserInfoEndpoint);
+  s.jwks_uri = row.optional_text(kJwksUri);
+  s.enable_discovery = row.integer(kEnableDiscovery) != 0;
+  s.description = row.optional_text(kDescription);
+  s.category = row.optional_text(kCategory);
+  p.created_at = from_millis(row.integer(kCreatedAt));
+  p.updated_at = from_millis(row.integer(kUpdatedAt));
+  p.version = row.integer(kVersion);
+  return p;
+}
+
+AuditEvent read_event(const Statement& row) {
+  AuditEvent e;
+  e.workspace = row.text(kEvWorkspace);
+  e.seq = row.integer(kEvSeq);
+  e.id = row.text(kEvId);
+  e.event_type = row.text(kEvType);
+  e.provider_name = row.text(kEvProviderName);
+  e.provider_id = row.text(kEvProviderId);
+  e.actor = row.optional_text(kEvActor);
+  e.caller_ip = row.text(kEvCallerIp);
+  e.user_agent = row.text(kEvUserAgent);
+  e.at = from_millis(row.integer(kEvAt));
+  e.data = row.text(kEvData);
+  e.prev_hash = row.text(kEvPrevHash);
+  e.hash = row.text(kEvHash);
+  return e;
+}
+
+// Collects every row of `stmt`, read by `read_row`, into a vector.
+template <typename T, typename ReadRow>
+Result<std::vector<T>> collect(Statement& stmt, std::string_view operation, ReadRow read_row) {
+  std::vector<T> out;
+  int rc;
+  while ((rc = stmt.step()) == SQLITE_ROW) {
+    Result<T> item = read_row(stmt);
+    if (!item.ok()) return item.status();
+    out.push_back(std::move(item).value());
+  }
+  if (rc != SQLITE_DONE) return error_status(rc, operation);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+// Rolls back whatever the connection still has open when it goes out of
+// scope: an error return, a failed COMMIT or an exception.
+class RollbackOnExit {
+ public:
+  explicit RollbackOnExit(Connection& c) : c_(c) {}
+  RollbackOnExit(const RollbackOnExit&) = delete;
+  RollbackOnExit& operator=(const RollbackOnExit&) = delete;
+  ~RollbackOnExit() {
+    if (c_.in_transaction()) c_.run("ROLLBACK");
+  }
+
+ private:
+  Connection& c_;
+};
+
+// Runs `body` (returning Status) inside BEGIN IMMEDIATE ... COMMIT. Any
+// failure rolls back, leaving the database as it was.
+template <typename F>
+Status in_write_transaction(Connection& c, std::string_view operation, F&& body) {
+  // IMMEDIATE takes the write lock up front, so a busy database is reported
+  // here, before any work, rather than at the first write.
+  if (int rc = c.run("BEGIN IMMEDIATE"); rc != SQLITE_DONE) return error_status(rc, operation);
+  RollbackOnExit rollback(c);
+  Status status = body();
+  if (!status.ok()) return status;
+  if (int rc = c.run("COMMIT"); rc != SQLITE_DONE) return error_status(rc, operation);
+  return Status::Ok();
+}
+
+// The stored version of (workspace, name); nullopt when absent.
+Result<std::optional<std::int64_t>> stored_version(Connection& c, std::string_view workspace,
+                                                   std::string_view name,
+                                                   std::string_view operation) {
+  int rc;
+  auto stmt = c.prepare("SELECT version FROM providers WHERE workspace = ?1 AND name = ?2", rc);
+  if (!stmt) return error_status(rc, operation);
+  stmt->bind(1, workspace).bind(2, name);
+  rc = stmt->step();
+  if (rc == SQLITE_ROW) return std::optional<std::int64_t>(stmt->integer(0));
+  if (rc == SQLITE_DONE) return std::optional<std::int64_t>();
+  return error_status(rc, operation);
+}
+
+// Checks that (workspace, name) is stored at `expected_version`.
+Status check_version(Connection& c, std::string_view workspace, std::string_view name,
+                     std::int64_t expected_version, std::string_view operation) {
+  auto version = stored_version(c, workspace, name, operation);
+  if (!version.ok()) return version.status();
+  if (!version->has_value()) return detail::provider_not_found();
+  if (**version != expected_version) return detail::version_conflict(**version, expected_version);
+  return Status::Ok();
+}
+
+// Writes the provider row with `sql` (kInsertProvider or kUpdateProvider).
+Status write_provider_row(Connection& c, std::string_view sql, const Provider& provider,
+                          std::string_view operation) {
+  int rc;
+  auto stmt = c.prepare(sql, rc);
+  if (!stmt) return error_status(rc, operation);
+  bind_provider(*stmt, provider);
+  rc = stmt->run();
+  if (rc == SQLITE_DONE) return Status::Ok();
+  // The (workspace, name) pair was checked inside this transaction, so the
+  // primary key is the constraint that failed.
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return detail::provider_id_taken();
+  return error_status(rc, operation);
+}
+
+Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::string_view operation) {
+  int rc;
+  auto stmt = c.prepare("SELECT seq, hash FROM audit_heads WHERE workspace = ?1", rc);
+  if (!stmt) return error_status(rc, operation);
+  stmt->bind(1, workspace);
+  rc = stmt->step();
+  if (rc == SQLITE_ROW) return AuditHead{stmt->integer(0), stmt->text(1)};
+  if (rc == SQLITE_DONE) return detail::genesis_head();
+  return error_status(rc, operation);
+}
+
+// Appends `event` to the chain of `workspace` and advances its head.
+// REQUIRES: inside a write transaction.
+Status append_event(Connection& c, AuditEvent& event, std::string_view workspace,
+                    std::string_view operation) {
+  auto head = read_head(c, workspace, operation);
+  if (!head.ok()) return head.status();
+  const AuditHead next = detail::link_audit_event(event, workspace, *head);
+  int rc;
+  {
+    auto stmt = c.prepare(
+        "INSERT INTO audit_events (workspace, seq, id, event_type, provider_name, provider_id, "
+        "actor, caller_ip, user_agent, at, data, prev_hash, hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        rc);
+    if (!stmt) return error_status(rc, operation);
+    stmt->bind(kEvWorkspace + 1, event.workspace)
+        .bind(kEvSeq + 1, event.seq)
+        .bind(kEvId + 1, event.id)
+        .bind(kEvType + 1, event.event_type)
+        .bind(kEvProviderName + 1, event.provider_name)
+        .bind(kEvProviderId + 1, event.provider_id)
+        .bind(kEvActor + 1, event.actor)
+        .bind(kEvCallerIp + 1, event.caller_ip)
+        .bind(kEvUserAgent + 1, event.user_agent)
+        .bind(kEvAt + 1, to_millis(event.at))
+        .bind(kEvData + 1, event.data)
+        .bind(kEvPrevHash + 1, event.prev_hash)
+        .bind(kEvHash + 1, event.hash);
+    rc = stmt->run();
+    // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
+    if (rc != SQLITE_DONE) return error_status(rc, operation);
+  }
+  auto stmt = c.prepare(
+      "INSERT INTO audit_heads (workspace, seq, hash) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (workspace) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+      rc);
+  if (!stmt) return error_status(rc, operation);
+  stmt->bind(1, workspace).bind(2, next.seq).bind(3, next.hash);
+  rc = stmt->run();
+  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+
+Status cannot_open(const std::string& path, std::string_view why = {}) {
+  std::string message = "cannot open the database at '" + path + "'";
+  if (!why.empty()) message.append(": ").append(why);
+  return Status(ErrorCode::kUnavailable, std::move(message));
+}
+
+// The Status of a failure while opening and configuring `path`.
+Status open_error(const std::string& path, int rc) {
+  const int primary = rc & 0xff;
+  if (is_busy(rc)) return error_status(rc, "open the database");
+  if (primary == SQLITE_NOTADB) return cannot_open(path, "the file is not a SQLite database");
+  if (primary == SQLITE_CANTOPEN || primary == SQLITE_PERM || primary == SQLITE_READONLY ||
+      primary == SQLITE_IOERR || primary == SQLITE_AUTH) {
+    return cannot_open(path, sqlite3_errstr(rc));
+  }
+  return Status(ErrorCode::kInternal,
+                "cannot configure the database at '" + path + "' (" + sqlite3_errstr(rc) + ")");
+}
+
+// Settings that hold per connection; journal_mode is stored in the file.
+int configure(Connection& c, const SqliteOptions& options, bool reader) {
+  int rc = sqlite3_busy_timeout(c.handle(), options.busy_timeout_ms);
+  if (rc != SQLITE_OK) return rc;
+  // FULL: a commit is on disk (WAL fsync'ed) before it is acknowledged.
+  for (std::string_view pragma : {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
+    if ((rc = c.run(pragma)) != SQLITE_DONE) return rc;
+  }
+  // Readers must never write: that is the writer connection's job.
+  if (reader && (rc = c.run("PRAGMA query_only = ON")) != SQLITE_DONE) return rc;
+  return SQLITE_OK;
+}
+
+Status enable_wal(Connection& c, const std::string& path) {
+  int rc;
+  auto stmt = c.prepare("PRAGMA journal_mode = WAL", rc);
+  if (!stmt) return open_error(path, rc);
+  rc = stmt->step();
+  if (rc != SQLITE_ROW) return open_error(path, rc);
+  if (stmt->text(0) != "wal") {
+    return Status(ErrorCode::kInternal, "the database at '" + path +
+                                            "' cannot use write-ahead logging on this file system");
+  }
+  return Status::Ok();
+}
+
+constexpr std::string_view kMigrateOperation = "migrate the database schema";
+
+// The highest applied schema version; 0 for a new database.
+Result<int> schema_version(Connection& c) {
+  int rc;
+  auto exists = c.prepare(
+      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'", rc);
+  if (!exists) return error_status(rc, kMigrateOperation);
+  rc = exists->step();
+  if (rc == SQLITE_DONE) return 0;
+  if (rc != SQLITE_ROW) return error_status(rc, kMigrateOperation);
+  auto max = c.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", rc);
+  if (!max) return error_status(rc, kMigrateOperation);
+  if ((rc = max->step()) != SQLITE_ROW) return error_status(rc, kMigrateOperation);
+  return static_cast<int>(max->integer(0));
+}
+
+Status schema_too_new(const std::string& path, int version) {
+  return Status(ErrorCode::kInternal,
+                "the database at '" + path + "' has schema version " + std::to_string(version) +
+                    ", newer than this version of Nexus knows (" +
+                    std::to_string(kLatestSchemaVersion) + "); upgrade Nexus to open it");
+}
+
+Status migration_failed(const Migration& m, int rc) {
+  if (is_busy(rc)) return error_status(rc, kMigrateOperation);
+  return Status(ErrorCode::kInternal, "schema migration " + std::to_string(m.version) + " (" +
+                                          std::string(m.name) + ") failed (" + sqlite3_errstr(rc) +
+                                          "); nothing of it was applied");
+}
+
+// Applies every migration the database lacks, each with its record in one
+// transaction; the version is re-read inside it because another process may
+// migrate the same file at the same time.
+Status migrate(Connection& c, const std::string& path) {
+  auto version = schema_version(c);
+  if (!version.ok()) return version.status();
+  if (*version > kLatestSchemaVersion) return schema_too_new(path, *version);
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *version) continue;
+    Status status = in_write_transaction(c, kMigrateOperation, [&]() -> Status {
+      int rc = c.exec_script(
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+          "name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+      if (rc != SQLITE_OK) return migration_failed(m, rc);
+      auto current = schema_version(c);
+      if (!current.ok()) return current.status();
+      if (*current > kLatestSchemaVersion) return schema_too_new(path, *current);
+      if (*current >= m.version) return Status::Ok();
+      if ((rc = c.exec_script(m.sql)) != SQLITE_OK) return migration_failed(m, rc);
+      auto record = c.prepare(
+          "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", rc);
+      if (!record) return migration_failed(m, rc);
+      record->bind(1, std::int64_t{m.version})
+          .bind(2, m.name)
+          .bind(3, format_rfc3339(system_clock().now()));
+      if ((rc = record->run()) != SQLITE_DONE) return migration_failed(m, rc);
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// The storage
+
+// Reader connections, each used by one thread at a time.
+class ReaderPool {
+ public:
+  class Lease {
+   public:
+    Lease(ReaderPool& pool, Connection* c) : pool_(&pool), c_(c) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), c_(std::exchange(other.c_, nullptr)) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (c_ != nullptr) pool_->release(c_);
+    }
+    Connection& operator*() const { return *c_; }
+    Connection* operator->() const { return c_; }
+
+   private:
+    ReaderPool* pool_;
+    Connection* c_;
+  };
+
+  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections)
+      : connections_(std::move(connections)) {
+    for (auto& c : connections_) idle_.push_back(c.get());
+  }
+
+  std::size_t size() const { return connections_.size(); }
+
+  // Waits for an idle connection.
+  Lease acquire() {
+    std::unique_lock lock(mu_);
+    available_.wait(lock, [&] { return !idle_.empty(); });
+    Connection* c = idle_.back();
+    idle_.pop_back();
+    return Lease(*this, c);
+  }
+
+ private:
+  void release(Connection* c) {
+    {
+      std::lock_guard lock(mu_);
+      idle_.push_back(c);  // capacity for every connection was reserved by the constructor
+    }
+    available_.notify_one();
+  }
+
+  const std::vector<std::unique_ptr<Connection>> connections_;
+  std::mutex mu_;
+  std::condition_variable available_;
+  std::vector<Connection*> idle_;  // GUARDED_BY(mu_)
+};
+
+class SqliteStorage final : public Storage {
+ public:
+  SqliteStorage(std::unique_ptr<Connection> writer,
+                std::vector<std::unique_ptr<Connection>> readers)
+      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+
+  Status insert_provider(const Provider& provider, AuditEvent event) override {
+    constexpr std::string_view kOp = "insert a provider";
+    return write(kOp, [&](Connection& c) -> Status {
+      auto version = stored_version(c, provider.workspace, provider.spec.name, kOp);
+      if (!version.ok()) return version.status();
+      if (version->has_value()) return detail::provider_exists();
+      Status status = write_provider_row(c, kInsertProvider, provider, kOp);
+      if (!status.ok()) return status;
+      return append_event(c, event, provider.workspace, kOp);
+    });
+  }
+
+  Status update_provider(const Provider& provider, std::int64_t expected_version,
+                         AuditEvent event) override {
+    constexpr std::string_view kOp = "update a provider";
+    return write(kOp, [&](Connection& c) -> Status {
+      Status status =
+          check_version(c, provider.workspace, provider.spec.name, expected_version, kOp);
+      if (!status.ok()) return status;
+      status = write_provider_row(c, kUpdateProvider, provider, kOp);
+      if (!status.ok()) return status;
+      return append_event(c, event, provider.workspace, kOp);
+    });
+  }
+
+  Status delete_provider(std::string_view workspace, std::string_view name,
+                         std::int64_t expected_version, AuditEvent event) override {
+    constexpr std::string_view kOp = "delete a provider";
+    return write(kOp, [&](Connection& c) -> Status {
+      Status status = check_version(c, workspace, name, expected_version, kOp);
+      if (!status.ok()) return status;
+      int rc;
+      auto stmt = c.prepare("DELETE FROM providers WHERE workspace = ?1 AND name = ?2", rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, workspace).bind(2, name);
+      if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      return append_event(c, event, workspace, kOp);
+    });
+  }
+
+  Result<Provider> get_provider(std::string_view workspace, std::string_view name) override {
+    constexpr std::string_view kOp = "read a provider";
+    return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
+      int rc;
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
+                                      " FROM providers WHERE workspace = ?1 AND name = ?2";
+      auto stmt = c.prepare(kSql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, workspace).bind(2, name);
+      rc = stmt->step();
+      if (rc == SQLITE_ROW) return read_provider(*stmt);
+      if (rc == SQLITE_DONE) return detail::provider_not_found();
+      return error_status(rc, kOp);
+    });
+  }
+
+  Result<std::vector<Provider>> list_providers(const ProviderListQuery& query) override {
+    constexpr std::string_view kOp = "list providers";
+    return read<std::vector<Provider>>(kOp, [&](Connection& c) -> Result<std::vector<Provider>> {
+      // One cached statement per combination of filters; values are bound.
+      std::string sql =
+          std::string("SELECT ") + kProviderColumns + " FROM providers WHERE workspace = ?1";
+      if (query.after_name) sql += " AND name > ?2";
+      if (query.auth_type) sql += " AND auth_type = ?3";
+      if (query.category) sql += " AND category = ?4";
+      sql += " ORDER BY name LIMIT ?5";
+      int rc;
+      auto stmt = c.prepare(sql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, query.workspace);
+      if (query.after_name) stmt->bind(2, *query.after_name);
+      if (query.auth_type) stmt->bind(3, to_string(*query.auth_type));
+      if (query.category) stmt->bind(4, *query.category);
+      stmt->bind(5, sql_limit(query.limit));
+      return collect<Provider>(*stmt, kOp, read_provider);
+    });
+  }
+
+  Result<std::int64_t> count_providers(std::string_view workspace) override {
+    constexpr std::string_view kOp = "count providers";
+    return read<std::int64_t>(kOp, [&](Connection& c) -> Result<std::int64_t> {
+      int rc;
+      auto stmt = c.prepare("SELECT COUNT(*) FROM providers WHERE workspace = ?1", rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, workspace);
+      if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
+      return stmt->integer(0);
+    });
+  }
+
+  Result<std::vector<AuditEvent>> scan_audit(const AuditScan& scan) override {
+    constexpr std::string_view kOp = "read the audit log";
+    return read<std::vector<AuditEvent>>(
+        kOp, [&](Connection& c) -> Result<std::vector<AuditEvent>> {
+          std::string sql =
+              std::string("SELECT ") + kAuditColumns + " FROM audit_events WHERE workspace = ?1";
+          if (scan.event_type) sql += " AND event_type = ?2";
+          if (scan.since) sql += " AND at >= ?3";
+          if (scan.until) sql += " AND at < ?4";
+          if (scan.provider_name) sql += " AND provider_name = ?5";
+          if (scan.before_seq) sql += " AND seq < ?6";
+          sql += " ORDER BY seq DESC LIMIT ?7";
+          int rc;
+          auto stmt = c.prepare(sql, rc);
+          if (!stmt) return error_status(rc, kOp);
+          stmt->bind(1, scan.workspace);
+          if (scan.event_type) stmt->bind(2, *scan.event_type);
+          if (scan.since) stmt->bind(3, to_millis(*scan.since));
+          if (scan.until) stmt->bind(4, to_millis(*scan.until));
+          if (scan.provider_name) stmt->bind(5, *scan.provider_name);
+          if (scan.before_seq) stmt->bind(6, *scan.before_seq);
+          stmt->bind(7, sql_limit(scan.limit));
+          return collect<AuditEvent>(*stmt, kOp, [](const Statement& row) -> Result<AuditEvent> {
+            return read_event(row);
+          });
+        });
+  }
+
+  Result<std::vector<AuditEvent>> audit_chain(std::string_view workspace, std::int64_t after_seq,
+                                              std::size_t limit) override {
+    constexpr std::string_view kOp = "read the audit log";
+    return read<std::vector<AuditEvent>>(
+        kOp, [&](Connection& c) -> Result<std::vector<AuditEvent>> {
+          int rc;
+          static const std::string kSql = std::string("SELECT ") + kAuditColumns +
+                                          " FROM audit_events WHERE workspace = ?1 AND seq > ?2 "
+                                          "ORDER BY seq LIMIT ?3";
+          auto stmt = c.prepare(kSql, rc);
+          if (!stmt) return error_status(rc, kOp);
+          stmt->bind(1, workspace).bind(2, after_seq).bind(3, sql_limit(limit));
+          return collect<AuditEvent>(*stmt, kOp, [](const Statement& row) -> Result<AuditEvent> {
+            return read_event(row);
+          });
+        });
+  }
+
+  Result<AuditHead> audit_head(std::string_view workspace) override {
+    constexpr std::string_view kOp = "read the audit log";
+    return read<AuditHead>(kOp, [&](Connection& c) { return read_head(c, workspace, kOp); });
+  }
+
+  Status ping() override {
+    constexpr std::string_view kOp = "reach the database";
+    auto answer = read<std::int64_t>(kOp, [&](Connection& c) -> Result<std::int64_t> {
+      int rc;
+      auto stmt = c.prepare("SELECT COUNT(*) FROM schema_migrations", rc);
+      if (!stmt) return error_status(rc, kOp);
+      if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
+      return stmt->integer(0);
+    });
+    return answer.status();
+  }
+
+  Result<std::vector<std::string>> pragma_on_every_connection(std::string_view name) {
+    std::vector<std::string> values;
+    {
+      std::lock_guard lock(writer_mu_);
+      values.push_back(writer_->pragma(name).value_or(""));
+    }
+    std::vector<ReaderPool::Lease> leases;  // held together to reach every reader
+    for (std::size_t i = 0; i < readers_.size(); ++i) {
+      leases.push_back(readers_.acquire());
+      values.push_back(leases.back()->pragma(name).value_or(""));
+    }
+    return values;
+  }
+
+ private:
+  // Runs `body(Connection&) -> Status` in a write transaction on the writer.
+  template <typename F>
+  Status write(std::string_view operation, F&& body) {
+    return detail::without_exceptions(operation, [&]() -> Status {
+      std::lock_guard lock(writer_mu_);
+      return in_write_transaction(*writer_, operation, [&] { return body(*writer_); });
+    });
+  }
+
+  // Runs `body(Connection&) -> Result<T>` on an idle reader.
+  template <typename T, typename F>
+  Result<T> read(std::string_view operation, F&& body) {
+    return detail::without_exceptions(operation, [&]() -> Result<T> {
+      ReaderPool::Lease reader = readers_.acquire();
+      return body(*reader);
+    });
+  }
+
+  std::mutex writer_mu_;
+  // Declared before readers_ so that it closes last and checkpoints the WAL.
+  const std::unique_ptr<Connection> writer_;  // used only under writer_mu_
+  ReaderPool readers_;
+};
+
+Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptions& options) {
+  if (path.empty()) return cannot_open(path, "no path given");
+  // Every connection would see its own empty database.
+  if (path == ":memory:") return cannot_open(path, "use the memory storage instead");
+  if (sqlite3_threadsafe() == 0) {
+    return Status(ErrorCode::kInternal, "the SQLite library was built without thread support");
+  }
+  if (options.create_parent_directory) {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) return cannot_open(path, "its directory cannot be created");
+  }
+
+  int rc;
+  auto writer = Connection::open(path, Connection::Mode::kReadWriteCreate, rc);
+  if (!writer) return open_error(path, rc);
+  if ((rc = configure(*writer, options, /*reader=*/false)) != SQLITE_OK) {
+    return open_error(path, rc);
+  }
+  if (Status status = enable_wal(*writer, path); !status.ok()) return status;
+  if (Status status = migrate(*writer, path); !status.ok()) return status;
+
+  // At least one reader, so reads never wait for the writer's mutex.
+  const std::size_t reader_count = std::max<std::size_t>(options.read_connections, 1);
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (std::size_t i = 0; i < reader_count; ++i) {
+    auto reader = Connection::open(path, Connection::Mode::kReadWrite, rc);
+    if (!reader) return open_error(path, rc);
+    if ((rc = configure(*reader, options, /*reader=*/true)) != SQLITE_OK) {
+      return open_error(path, rc);
+    }
+    readers.push_back(std::move(reader));
+  }
+  return std::unique_ptr<Storage>(new SqliteStorage(std::move(writer), std::move(readers)));
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> pragma_on_every_connection(Storage& storage,
+                                                            std::string_view name) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(),
+                                   [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '_'; })) {
+    return Status(ErrorCode::kValidationFailed, "not a pragma name", "name");
+  }
+  auto* sqlite = dynamic_cast<SqliteStorage*>(&storage);
+  if (sqlite == nullptr) return Status(ErrorCode::kInternal, "not a SQLite storage");
+  return detail::without_exceptions("read a pragma",
+                                    [&] { return sqlite->pragma_on_every_connection(name); });
+}
+
+}  // namespace sqlite
+
+Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path,
+                                                     const SqliteOptions& options) {
+  return detail::without_exceptions("open the database",
+                                    [&] { return sqlite::open(path, options); });
+}
+
+}  // namespace nexus

@@ -1,0 +1,54 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+// Private: what every Storage backend reports the same way.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "nexus/status.hpp"
+
+namespace nexus::detail {
+
+inline Status provider_not_found() {
+  return Status(ErrorCode::kProviderNotFound, "no provider of that name in this workspace");
+}
+
+inline Status provider_exists() {
+  return Status(ErrorCode::kProviderExists,
+                "a provider of that name already exists in this workspace", "name");
+}
+
+inline Status version_conflict(std::int64_t stored, std::int64_t expected) {
+  return Status(ErrorCode::kVersionConflict,
+                "the provider is at version " + std::to_string(stored) + ", not " +
+                    std::to_string(expected) + "; read it again and retry");
+}
+
+inline Status provider_id_taken() {
+  return Status(ErrorCode::kInternal, "a provider with the same id already exists");
+}
+
+inline Status audit_event_id_taken() {
+  return Status(ErrorCode::kInternal, "an audit event with the same id already exists");
+}
+
+// Runs `body` (returning Status or Result<T>) and turns any exception into
+// kInternal: no exception may leave a Storage method.
+template <typename F>
+auto without_exceptions(std::string_view operation, F&& body) noexcept -> decltype(body()) {
+  try {
+    return body();
+  } catch (...) {
+    try {
+      return Status(ErrorCode::kInternal,
+                    "unexpected storage failure while trying to " + std::string(operation));
+    } catch (...) {
+      std::terminate();  // out of memory even for the message
+    }
+  }
+}
+
+}  // namespace nexus::detail
