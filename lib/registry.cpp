@@ -1,1 +1,318 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+#include "nexus/registry.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <array>
+#include <cassert>
+
+#include "detail/encoding.hpp"
+#include "nexus/audit.hpp"
+#include "nexus/storage.hpp"
+
+namespace nexus {
+namespace {
+
+constexpr std::string_view kProviderCursorKind = "providers";
+// Enough for any workspace in one storage round trip when building metadata.
+constexpr std::size_t kMetadataBatch = 1000;
+
+// Spec members whose values are secrets: audit data shows them only as
+// kRedacted.
+constexpr std::array<std::string_view, 1> kSecretFields = {"client_secret"};
+
+bool is_secret_field(std::string_view field) {
+  for (auto f : kSecretFields) {
+    if (f == field) return true;
+  }
+  return false;
+}
+
+boost::json::object redacted_spec(const ProviderSpec& spec) {
+  boost::json::object json = spec_to_json(spec);
+  for (auto f : kSecretFields) {
+    if (auto* v = json.if_contains(f)) *v = kRedacted;
+  }
+  return json;
+}
+
+Status check_context(const RequestContext& ctx) {
+  if (ctx.workspace.empty()) {
+    return Status(ErrorCode::kValidationFailed, "a workspace is required", "workspace");
+  }
+  return Status::Ok();
+}
+
+Status not_found(std::string_view name) {
+  return Status(ErrorCode::kProviderNotFound,
+                "no provider named \"" + std::string(name.substr(0, kMaxProviderNameLength)) +
+                    "\" in this workspace",
+                "name");
+}
+
+}  // namespace
+
+ProviderRegistry::ProviderRegistry(RegistryOptions options) : options_(std::move(options)) {
+  assert(options_.storage != nullptr);
+  if (options_.clock == nullptr) options_.clock = &system_clock();
+  if (options_.random == nullptr) options_.random = &system_random();
+  if (options_.max_page_size == 0) options_.max_page_size = 1;
+  if (options_.default_page_size == 0 || options_.default_page_size > options_.max_page_size) {
+    options_.default_page_size = options_.max_page_size;
+  }
+  if (options_.max_patch_attempts < 1) options_.max_patch_attempts = 1;
+}
+
+namespace {
+
+AuditEvent make_event(const RegistryOptions& options, const RequestContext& ctx,
+                      std::string_view type, const Provider& provider, Timestamp at,
+                      const boost::json::object& data) {
+  AuditEvent event;
+  event.id = make_id(*options.random, "evt_");
+  event.workspace = ctx.workspace;
+  event.event_type = type;
+  event.provider_name = provider.spec.name;
+  event.provider_id = provider.id;
+  event.actor = ctx.actor;
+  event.caller_ip = ctx.caller_ip;
+  event.user_agent = ctx.user_agent;
+  event.at = at;
+  event.data = boost::json::serialize(data);
+  return event;
+}
+
+// {"field": {"from": old, "to": new}} for every top-level member that differs;
+// a secret's values appear only as kRedacted.
+boost::json::object changed_fields(const ProviderSpec& before, const ProviderSpec& after) {
+  boost::json::object a = spec_to_json(before);
+  boost::json::object b = spec_to_json(after);
+  boost::json::object changes;
+  auto side = [](const boost::json::object& o, std::string_view key,
+                 bool secret) -> boost::json::value {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr) return nullptr;
+    return secret ? boost::json::value(kRedacted) : *v;
+  };
+  auto note = [&](std::string_view key) {
+    const auto* va = a.if_contains(key);
+    const auto* vb = b.if_contains(key);
+    if ((va == nullptr) != (vb == nullptr) || (va != nullptr && *va != *vb)) {
+      bool secret = is_secret_field(key);
+      changes[key] = {{"from", side(a, key, secret)}, {"to", side(b, key, secret)}};
+    }
+  };
+  for (const auto& kv : a) note(kv.key());
+  for (const auto& kv : b) {
+    if (!a.contains(kv.key())) note(kv.key());
+  }
+  return changes;
+}
+
+}  // namespace
+
+Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpec spec) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls};
+  if (Status s = validate_provider_spec(spec, vopts); !s.ok()) return s;
+
+  Provider provider;
+  provider.id = make_id(*options_.random, "prv_");
+  provider.workspace = ctx.workspace;
+  provider.created_at = provider.updated_at = options_.clock->now();
+  provider.version = 1;
+  provider.spec = std::move(spec);
+
+  boost::json::object data{{"provider", redacted_spec(provider.spec)}};
+  AuditEvent event = make_event(options_, ctx, audit_events::kProviderCreated, provider,
+                                provider.created_at, data);
+  if (Status s = options_.storage->insert_provider(provider, std::move(event)); !s.ok()) {
+    if (s.code() == ErrorCode::kProviderExists) {
+      return Status(ErrorCode::kProviderExists,
+                    "a provider named \"" + provider.spec.name +
+                        "\" already exists in this workspace",
+                    "name");
+    }
+    return s;
+  }
+  return provider;
+}
+
+Result<Provider> ProviderRegistry::create(const RequestContext& ctx,
+                                          const boost::json::value& body) {
+  Result<ProviderSpec> spec = parse_provider_spec(body);
+  if (!spec.ok()) return spec.status();
+  return create(ctx, std::move(spec).value());
+}
+
+Result<Provider> ProviderRegistry::get(const RequestContext& ctx, std::string_view name) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  Result<Provider> p = options_.storage->get_provider(ctx.workspace, name);
+  if (!p.ok() && p.status().code() == ErrorCode::kProviderNotFound) return not_found(name);
+  return p;
+}
+
+Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const ListFilter& filter,
+                                            const PageRequest& page) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  std::size_t limit = page.limit == 0 ? options_.default_page_size : page.limit;
+  if (limit > options_.max_page_size) {
+    return Status(ErrorCode::kValidationFailed,
+                  "limit must be between 1 and " + std::to_string(options_.max_page_size),
+                  "limit");
+  }
+  ProviderListQuery query{.workspace = ctx.workspace,
+                          .auth_type = filter.auth_type,
+                          .category = filter.category,
+                          .after_name = std::nullopt,
+                          .limit = limit + 1};
+  if (page.cursor) {
+    auto after = detail::decode_cursor(kProviderCursorKind, *page.cursor);
+    if (!after) {
+      return Status(ErrorCode::kValidationFailed,
+                    "cursor is not one this server issued; start again without it", "cursor");
+    }
+    query.after_name = std::move(*after);
+  }
+  Result<std::vector<Provider>> rows = options_.storage->list_providers(query);
+  if (!rows.ok()) return rows.status();
+
+  ProviderPage result;
+  result.items = std::move(rows).value();
+  if (result.items.size() > limit) {
+    result.items.resize(limit);
+    result.next_cursor = detail::encode_cursor(kProviderCursorKind, result.items.back().spec.name);
+  }
+  return result;
+}
+
+Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
+                                         const boost::json::value& merge_patch,
+                                         std::optional<std::int64_t> expected_version) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  const boost::json::object* patch_object = merge_patch.if_object();
+  if (patch_object == nullptr) {
+    return Status(ErrorCode::kValidationFailed,
+                  "a patch must be a JSON object of the fields to change", "");
+  }
+  ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls};
+
+  for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
+    Result<Provider> current = get(ctx, name);
+    if (!current.ok()) return current.status();
+    if (expected_version && *expected_version != current->version) {
+      return Status(ErrorCode::kVersionConflict,
+                    "the provider is at version " + std::to_string(current->version) +
+                        ", not " + std::to_string(*expected_version) + "; fetch it and retry",
+                    "version");
+    }
+    if (const auto* n = patch_object->if_contains("name")) {
+      const auto* s = n->if_string();
+      if (s == nullptr || *s != current->spec.name) {
+        return Status(ErrorCode::kValidationFailed,
+                      "name cannot be changed after creation; create a new provider instead",
+                      "name");
+      }
+    }
+
+    boost::json::value merged = spec_to_json(current->spec);
+    apply_merge_patch(merged, merge_patch);
+    Result<ProviderSpec> spec = parse_provider_spec(merged);
+    if (!spec.ok()) return spec.status();
+    if (Status s = validate_provider_spec(spec.value(), vopts); !s.ok()) return s;
+    if (spec.value() == current->spec) return current;  // nothing changes, nothing stored
+
+    Provider updated = current.value();
+    updated.spec = std::move(spec).value();
+    updated.updated_at = std::max(options_.clock->now(), current->updated_at);
+    updated.version = current->version + 1;
+
+    boost::json::object data{{"changed", changed_fields(current->spec, updated.spec)},
+                             {"version", updated.version}};
+    AuditEvent event = make_event(options_, ctx, audit_events::kProviderUpdated, updated,
+                                  updated.updated_at, data);
+    Status s = options_.storage->update_provider(updated, current->version, std::move(event));
+    if (s.ok()) return updated;
+    if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
+    if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
+    // A concurrent change won the race: re-read and apply the patch again.
+  }
+  return Status(ErrorCode::kUnavailable,
+                "the provider is changing too often to apply the patch; retry", "");
+}
+
+Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
+                                std::optional<std::int64_t> expected_version) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
+    Result<Provider> current = get(ctx, name);
+    if (!current.ok()) return current.status();
+    if (expected_version && *expected_version != current->version) {
+      return Status(ErrorCode::kVersionConflict,
+                    "the provider is at version " + std::to_string(current->version) +
+                        ", not " + std::to_string(*expected_version) + "; fetch it and retry",
+                    "version");
+    }
+    boost::json::object data{{"version", current->version}};
+    AuditEvent event = make_event(options_, ctx, audit_events::kProviderDeleted, current.value(),
+                                  options_.clock->now(), data);
+    Status s = options_.storage->delete_provider(ctx.workspace, current->spec.name,
+                                                 current->version, std::move(event));
+    if (s.ok()) return s;
+    if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
+    if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
+  }
+  return Status(ErrorCode::kUnavailable, "the provider is changing too often to delete; retry",
+                "");
+}
+
+Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  MetadataIndex index;
+  index[std::string(to_string(AuthType::kOAuth2))];
+  index[std::string(to_string(AuthType::kApiKey))];
+  ProviderListQuery query{.workspace = ctx.workspace, .limit = kMetadataBatch};
+  for (;;) {
+    Result<std::vector<Provider>> rows = options_.storage->list_providers(query);
+    if (!rows.ok()) return rows.status();
+    for (const Provider& p : rows.value()) {
+      ProviderMetadata m{.api_base_url = p.spec.api_base_url,
+                         .user_info_endpoint = p.spec.user_info_endpoint,
+                         .scopes = p.spec.scopes,
+                         .credential_fields = {}};
+      if (p.spec.credential_schema) m.credential_fields = p.spec.credential_schema->fields;
+      index[std::string(to_string(p.spec.auth_type))][p.spec.name] = std::move(m);
+    }
+    if (rows->size() < query.limit) break;
+    query.after_name = rows->back().spec.name;
+  }
+  return index;
+}
+
+boost::json::object metadata_view(const MetadataIndex& index) {
+  boost::json::object out;
+  for (const auto& [group, providers] : index) {
+    boost::json::object members;
+    for (const auto& [name, m] : providers) {
+      boost::json::object o;
+      o["api_base_url"] = m.api_base_url ? boost::json::value(*m.api_base_url) : nullptr;
+      o["user_info_endpoint"] =
+          m.user_info_endpoint ? boost::json::value(*m.user_info_endpoint) : nullptr;
+      boost::json::array scopes;
+      for (const auto& s : m.scopes) scopes.emplace_back(s);
+      o["scopes"] = std::move(scopes);
+      if (group == to_string(AuthType::kApiKey)) {
+        boost::json::array fields;
+        for (const auto& f : m.credential_fields) {
+          fields.push_back({{"name", f.name}, {"label", f.label}, {"sensitive", f.sensitive}});
+        }
+        o["credential_fields"] = std::move(fields);
+      }
+      members[name] = std::move(o);
+    }
+    out[group] = std::move(members);
+  }
+  return out;
+}
+
+}  // namespace nexus
