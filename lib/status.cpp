@@ -19,6 +19,9 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::kUnsupportedMediaType: return "unsupported_media_type";
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kDiscoveryFailed: return "discovery_failed";
+    case ErrorCode::kProviderDeleted: return "provider_deleted";
+    case ErrorCode::kCredentialUnreadable: return "credential_unreadable";
   }
   return "internal";
 }

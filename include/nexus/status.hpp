@@ -32,6 +32,9 @@ enum class ErrorCode {
   kUnsupportedMediaType,   // body is not application/json
   kInternal,               // a bug or a storage failure; details are logged, not returned
   kUnavailable,            // storage unreachable or busy beyond the timeout
+  kDiscoveryFailed,        // an issuer's metadata could not be fetched or validated (HTTP 502)
+  kProviderDeleted,        // the connection's provider was deleted; its credentials are gone
+  kCredentialUnreadable,   // a sealed value failed to open: tampered, moved, or key missing
 };
 
 // The API spelling of `code`, e.g. "provider_exists".
