@@ -7,8 +7,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libsodium-dev libssl-dev catch2 libbenchmark-dev
-  sqlite3 curl jq wrk
+  sqlite3 curl jq wrk openssl
 )
+# The discovery tests run a real OpenID provider (tests/idp) on Node.js. A
+# machine with Node.js from elsewhere (NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm) keeps it; only a machine without npm gets
+# Debian's pair.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
