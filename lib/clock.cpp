@@ -110,13 +110,17 @@ std::string make_id(RandomSource& random, std::string_view prefix) {
   unsigned char bytes[16];
   random.fill(bytes, sizeof bytes);
   std::string id(prefix);
-  // 128 bits -> 26 base32 digits (the top digit carries 3 bits).
-  unsigned __int128 n = 0;
-  for (unsigned char b : bytes) n = (n << 8) | b;
+  // 128 bits -> 26 base32 digits, 5 bits at a time from the most significant
+  // end (the last digit carries the remaining 3 bits).
   char digits_buf[26];
-  for (int i = 25; i >= 0; --i) {
-    digits_buf[i] = kAlphabet[unsigned(n & 31)];
-    n >>= 5;
+  for (int i = 0; i < 26; ++i) {
+    int bit = i * 5;
+    unsigned v = 0;
+    for (int b = 0; b < 5; ++b, ++bit) {
+      v <<= 1;
+      if (bit < 128) v |= (bytes[bit / 8] >> (7 - bit % 8)) & 1;
+    }
+    digits_buf[i] = kAlphabet[v];
   }
   id.append(digits_buf, sizeof digits_buf);
   return id;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <variant>
 
+#include "detail/discovery_state.hpp"
 #include "detail/url.hpp"
 
 namespace nexus {
@@ -507,4 +508,119 @@ Result<DiscoveryDocument> discovery_document_from_json(const boost::json::value&
   return d;
 }
 
+boost::json::object discovery_attempt_error_to_json(const DiscoveryAttemptError& error) {
+  return boost::json::object{{"reason", to_string(error.reason)},
+                             {"message", error.message},
+                             {"at", format_rfc3339(error.at)}};
+}
+
+Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::json::value& json) {
+  const boost::json::object* o = json.if_object();
+  if (o == nullptr) return Status(ErrorCode::kInvalidJson, "expected a JSON object");
+  for (const auto& member : *o) {
+    if (member.key() != "reason" && member.key() != "message" && member.key() != "at") {
+      return json_error(member.key(), "is not a member of a discovery error");
+    }
+  }
+  const auto text = [&](std::string_view name) -> const boost::json::string* {
+    const boost::json::value* v = o->if_contains(name);
+    return v == nullptr ? nullptr : v->if_string();
+  };
+  DiscoveryAttemptError out;
+  const boost::json::string* reason = text("reason");
+  const boost::json::string* message = text("message");
+  const boost::json::string* at = text("at");
+  if (reason == nullptr) return json_error("reason", "must be a string");
+  if (message == nullptr) return json_error("message", "must be a string");
+  if (at == nullptr) return json_error("at", "must be a string");
+  const auto parsed_reason = parse_discovery_failure(*reason);
+  if (!parsed_reason) return json_error("reason", "is not a discovery failure reason");
+  const auto parsed_at = parse_rfc3339(*at);
+  if (!parsed_at) return json_error("at", "must be an RFC 3339 timestamp");
+  out.reason = *parsed_reason;
+  out.message = std::string(*message);
+  out.at = *parsed_at;
+  return out;
+}
+
+boost::json::object discovery_state_view(const DiscoveryState* state) {
+  const DiscoveryDocument* document =
+      state != nullptr && state->document ? &*state->document : nullptr;
+  const auto time_or_null = [](const Timestamp* t) -> boost::json::value {
+    if (t == nullptr) return nullptr;
+    return boost::json::value(format_rfc3339(*t));
+  };
+  boost::json::object o;
+  o["issuer_template"] = document != nullptr && document->issuer_template;
+  o["metadata_url"] =
+      document != nullptr ? boost::json::value(document->metadata_url) : boost::json::value();
+  o["fetched_at"] = time_or_null(document != nullptr ? &document->fetched_at : nullptr);
+  o["expires_at"] = time_or_null(document != nullptr ? &document->expires_at : nullptr);
+  o["last_attempt_at"] = time_or_null(state != nullptr ? &state->last_attempt_at : nullptr);
+  if (state != nullptr && state->last_error) {
+    o["last_error"] = discovery_attempt_error_to_json(*state->last_error);
+  } else {
+    o["last_error"] = nullptr;
+  }
+  return o;
+}
+
+namespace detail {
+
+DiscoveryState discovered_state(DiscoveryDocument document) {
+  DiscoveryState state;
+  state.last_attempt_at = document.fetched_at;
+  state.document = std::move(document);
+  return state;
+}
+
+DiscoveryState failed_state(const std::optional<DiscoveryState>& previous, const Status& failure,
+                            Timestamp at) {
+  DiscoveryState state = previous.value_or(DiscoveryState{});
+  const std::optional<DiscoveryError> error = DiscoveryError::from_status(failure);
+  state.last_attempt_at = at;
+  state.last_error = DiscoveryAttemptError{
+      .reason = error ? error->reason : DiscoveryFailure::kUnreachable,
+      .message = error ? error->detail : failure.message(),
+      .at = at};
+  return state;
+}
+
+boost::json::object discovery_audit_data(const DiscoveryState& state) {
+  boost::json::object o;
+  if (!state.document) return o;
+  const DiscoveryDocument& d = *state.document;
+  o["metadata_url"] = d.metadata_url;
+  o["issuer_template"] = d.issuer_template;
+  o["authorization_endpoint"] = d.authorization_endpoint;
+  o["token_endpoint"] = d.token_endpoint;
+  if (d.jwks_uri) o["jwks_uri"] = *d.jwks_uri;
+  if (d.userinfo_endpoint) o["userinfo_endpoint"] = *d.userinfo_endpoint;
+  o["fetched_at"] = format_rfc3339(d.fetched_at);
+  o["expires_at"] = format_rfc3339(d.expires_at);
+  return o;
+}
+
+boost::json::object endpoint_changes(const ProviderEndpoints& before,
+                                     const ProviderEndpoints& after) {
+  const auto side = [](const std::optional<std::string>& v) -> boost::json::value {
+    if (!v) return nullptr;
+    return boost::json::value(*v);
+  };
+  using Member = std::optional<std::string> ProviderEndpoints::*;
+  const std::pair<std::string_view, Member> members[] = {
+      {"auth_url", &ProviderEndpoints::auth_url},
+      {"token_url", &ProviderEndpoints::token_url},
+      {"jwks_uri", &ProviderEndpoints::jwks_uri},
+      {"user_info_endpoint", &ProviderEndpoints::user_info_endpoint}};
+  boost::json::object changes;
+  for (const auto& [name, member] : members) {
+    if (before.*member != after.*member) {
+      changes[name] = {{"from", side(before.*member)}, {"to", side(after.*member)}};
+    }
+  }
+  return changes;
+}
+
+}  // namespace detail
 }  // namespace nexus

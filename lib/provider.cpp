@@ -37,7 +37,8 @@ constexpr OptionalString kOptionalStrings[] = {
 
 // Members of Provider and of views that a spec may not set.
 constexpr std::string_view kServerManaged[] = {"id",         "workspace", "created_at",
-                                               "updated_at", "version",   "client_secret_set"};
+                                               "updated_at", "version",   "client_secret_set",
+                                               "discovery"};
 
 // Names that would collide with fixed routes under /providers/.
 constexpr std::string_view kReservedNames[] = {"metadata"};
@@ -254,9 +255,10 @@ const std::optional<std::string>& optional_string(const ProviderSpec& spec, std:
   return kNone;
 }
 
-Status check_oauth2(const ProviderSpec& spec) {
+Status check_oauth2(const ProviderSpec& spec, const ValidationOptions& options) {
   for (std::string_view required : {"client_id", "client_secret"}) {
     const std::optional<std::string>& value = optional_string(spec, required);
+    if (required == "client_secret" && !value && options.client_secret_sealed) continue;
     if (!value || value->empty()) {
       return blame(required, "is required for oauth2 providers.");
     }
@@ -316,7 +318,9 @@ Status check_urls(const ProviderSpec& spec, const ValidationOptions& options) {
   for (const OptionalString& f : kOptionalStrings) {
     const std::optional<std::string>& value = spec.*f.member;
     if (!f.is_url || !value) continue;
-    if (const auto problem = detail::url_problem(*value, options.allow_insecure_urls)) {
+    const bool insecure = options.allow_insecure_urls ||
+                          (options.allow_insecure_issuer && f.member == &ProviderSpec::issuer);
+    if (const auto problem = detail::url_problem(*value, insecure)) {
       return blame(f.name, std::string(*problem) + ".");
     }
   }
@@ -489,7 +493,7 @@ Result<ProviderSpec> parse_provider_spec(const json::value& json) {
 
 Status validate_provider_spec(ProviderSpec& spec, const ValidationOptions& options) {
   if (Status s = check_name(spec.name); !s.ok()) return s;
-  Status s = spec.auth_type == AuthType::kOAuth2 ? check_oauth2(spec) : check_api_key(spec);
+  Status s = spec.auth_type == AuthType::kOAuth2 ? check_oauth2(spec, options) : check_api_key(spec);
   if (!s.ok()) return s;
   if (s = check_urls(spec, options); !s.ok()) return s;
   if (s = check_scopes(spec.scopes); !s.ok()) return s;
@@ -506,10 +510,44 @@ json::object spec_to_json(const ProviderSpec& spec) {
   return out;
 }
 
+ProviderEndpoints effective_endpoints(const Provider& provider) {
+  const ProviderSpec& spec = provider.spec;
+  ProviderEndpoints out{.auth_url = spec.auth_url,
+                        .token_url = spec.token_url,
+                        .jwks_uri = spec.jwks_uri,
+                        .user_info_endpoint = spec.user_info_endpoint};
+  if (!spec.enable_discovery) return out;
+  const DiscoveryDocument* document =
+      provider.discovery && provider.discovery->document ? &*provider.discovery->document
+                                                         : nullptr;
+  out.auth_url.reset();
+  out.token_url.reset();
+  if (document == nullptr) return out;
+  out.auth_url = document->authorization_endpoint;
+  out.token_url = document->token_endpoint;
+  if (!out.jwks_uri) out.jwks_uri = document->jwks_uri;
+  if (!out.user_info_endpoint) out.user_info_endpoint = document->userinfo_endpoint;
+  return out;
+}
+
 json::object provider_view(const Provider& provider) {
   json::object out;
   out["id"] = provider.id;
   write_spec(provider.spec, /*with_secret=*/false, out);
+  if (!provider.sealed_client_secret.empty()) out["client_secret_set"] = true;
+  if (provider.spec.enable_discovery) {
+    const ProviderEndpoints endpoints = effective_endpoints(provider);
+    const std::pair<std::string_view, const std::optional<std::string>*> members[] = {
+        {"auth_url", &endpoints.auth_url},
+        {"token_url", &endpoints.token_url},
+        {"jwks_uri", &endpoints.jwks_uri},
+        {"user_info_endpoint", &endpoints.user_info_endpoint}};
+    for (const auto& [name, value] : members) {
+      if (*value) out[name] = **value;
+    }
+    out["discovery"] =
+        discovery_state_view(provider.discovery ? &*provider.discovery : nullptr);
+  }
   out["created_at"] = format_rfc3339(provider.created_at);
   out["updated_at"] = format_rfc3339(provider.updated_at);
   out["version"] = provider.version;

@@ -2,13 +2,16 @@
 #include "nexus/registry.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <sodium.h>
 
 #include <array>
 #include <cassert>
 
+#include "detail/discovery_state.hpp"
 #include "detail/encoding.hpp"
 #include "nexus/audit.hpp"
 #include "nexus/storage.hpp"
+#include "nexus/vault.hpp"
 
 namespace nexus {
 namespace {
@@ -28,11 +31,14 @@ bool is_secret_field(std::string_view field) {
   return false;
 }
 
-boost::json::object redacted_spec(const ProviderSpec& spec) {
-  boost::json::object json = spec_to_json(spec);
+// The provider's spec for audit data: secrets, in clear or sealed, appear
+// only as kRedacted.
+boost::json::object redacted_spec(const Provider& p) {
+  boost::json::object json = spec_to_json(p.spec);
   for (auto f : kSecretFields) {
     if (auto* v = json.if_contains(f)) *v = kRedacted;
   }
+  if (!p.sealed_client_secret.empty()) json["client_secret"] = kRedacted;
   return json;
 }
 
@@ -41,6 +47,23 @@ Status check_context(const RequestContext& ctx) {
     return Status(ErrorCode::kValidationFailed, "a workspace is required", "workspace");
   }
   return Status::Ok();
+}
+
+constexpr std::string_view kClientSecretField = "client_secret";
+constexpr std::size_t kSealBatch = 100;
+
+SealContext secret_place(const Provider& p) {
+  return SealContext{.workspace = p.workspace, .owner_kind = "provider", .owner_id = p.id,
+                     .field = kClientSecretField};
+}
+
+// Moves a plaintext client secret out of `p.spec` into `p.sealed_client_secret`,
+// wiping the plaintext.
+void seal_secret(const Vault& vault, Provider& p) {
+  if (!p.spec.client_secret) return;
+  p.sealed_client_secret = vault.seal(*p.spec.client_secret, secret_place(p));
+  sodium_memzero(p.spec.client_secret->data(), p.spec.client_secret->size());
+  p.spec.client_secret.reset();
 }
 
 Status not_found(std::string_view name) {
@@ -52,8 +75,14 @@ Status not_found(std::string_view name) {
 
 }  // namespace
 
+ProviderRegistry::~ProviderRegistry() = default;
+
 ProviderRegistry::ProviderRegistry(RegistryOptions options) : options_(std::move(options)) {
   assert(options_.storage != nullptr);
+  if (options_.vault == nullptr) {
+    owned_vault_ = std::make_unique<Vault>(std::make_shared<const Keyring>(Keyring::generate()));
+    options_.vault = owned_vault_.get();
+  }
   if (options_.clock == nullptr) options_.clock = &system_clock();
   if (options_.random == nullptr) options_.random = &system_random();
   if (options_.max_page_size == 0) options_.max_page_size = 1;
@@ -113,8 +142,15 @@ boost::json::object changed_fields(const ProviderSpec& before, const ProviderSpe
 
 Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpec spec) {
   if (Status s = check_context(ctx); !s.ok()) return s;
-  ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls};
+  ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls,
+                          .allow_insecure_issuer = options_.discovery_allow_insecure};
   if (Status s = validate_provider_spec(spec, vopts); !s.ok()) return s;
+  std::optional<DiscoveryState> discovery;
+  if (spec.enable_discovery) {
+    Result<DiscoveryDocument> document = fetch_discovery(*spec.issuer);
+    if (!document.ok()) return document.status();
+    discovery = detail::discovered_state(std::move(document).value());
+  }
 
   Provider provider;
   provider.id = make_id(*options_.random, "prv_");
@@ -122,8 +158,11 @@ Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpe
   provider.created_at = provider.updated_at = options_.clock->now();
   provider.version = 1;
   provider.spec = std::move(spec);
+  seal_secret(*options_.vault, provider);
+  provider.discovery = std::move(discovery);
 
-  boost::json::object data{{"provider", redacted_spec(provider.spec)}};
+  boost::json::object data{{"provider", redacted_spec(provider)}};
+  if (provider.discovery) data["discovery"] = detail::discovery_audit_data(*provider.discovery);
   AuditEvent event = make_event(options_, ctx, audit_events::kProviderCreated, provider,
                                 provider.created_at, data);
   if (Status s = options_.storage->insert_provider(provider, std::move(event)); !s.ok()) {
@@ -195,7 +234,9 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
     return Status(ErrorCode::kValidationFailed,
                   "a patch must be a JSON object of the fields to change", "");
   }
-  ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls};
+  ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls,
+                          .allow_insecure_issuer = options_.discovery_allow_insecure};
+  std::optional<DiscoveryDocument> fetched;  // kept across retries
 
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
     Result<Provider> current = get(ctx, name);
@@ -214,21 +255,57 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
                       "name");
       }
     }
+    // Connections depend on how a provider authenticates: changing it would
+    // strand them, so it is fixed at creation like the name.
+    if (const auto* t = patch_object->if_contains("auth_type")) {
+      const auto* s = t->if_string();
+      if (s == nullptr || *s != to_string(current->spec.auth_type)) {
+        return Status(ErrorCode::kValidationFailed,
+                      "auth_type cannot be changed after creation; create a new provider instead",
+                      "auth_type");
+      }
+    }
+    const bool had_sealed_secret = !current->sealed_client_secret.empty();
+    if (const auto* cs = patch_object->if_contains(kClientSecretField);
+        cs != nullptr && cs->is_null() && current->spec.auth_type == AuthType::kOAuth2) {
+      return Status(ErrorCode::kValidationFailed,
+                    "client_secret is required for oauth2 providers; send a new value to "
+                    "replace it",
+                    std::string(kClientSecretField));
+    }
 
     boost::json::value merged = spec_to_json(current->spec);
     apply_merge_patch(merged, merge_patch);
     Result<ProviderSpec> spec = parse_provider_spec(merged);
     if (!spec.ok()) return spec.status();
-    if (Status s = validate_provider_spec(spec.value(), vopts); !s.ok()) return s;
-    if (spec.value() == current->spec) return current;  // nothing changes, nothing stored
+    ValidationOptions patch_opts = vopts;
+    patch_opts.client_secret_sealed = had_sealed_secret;
+    if (Status s = validate_provider_spec(spec.value(), patch_opts); !s.ok()) return s;
+    const bool new_secret = spec->client_secret.has_value() &&
+                            (had_sealed_secret || spec->client_secret != current->spec.client_secret);
+    if (!new_secret && spec.value() == current->spec) return current;  // nothing to store
+    Result<std::optional<DiscoveryState>> discovery =
+        discovery_after_patch(current.value(), spec.value(), fetched);
+    if (!discovery.ok()) return discovery.status();
 
     Provider updated = current.value();
     updated.spec = std::move(spec).value();
+    updated.discovery = std::move(discovery).value();
     updated.updated_at = std::max(options_.clock->now(), current->updated_at);
     updated.version = current->version + 1;
+    boost::json::object changes = changed_fields(current->spec, updated.spec);
+    if (new_secret) {
+      changes[kClientSecretField] = {
+          {"from", had_sealed_secret || current->spec.client_secret ? boost::json::value(kRedacted)
+                                                                     : nullptr},
+          {"to", kRedacted}};
+    }
+    seal_secret(*options_.vault, updated);  // also a secret an older version left in clear
 
-    boost::json::object data{{"changed", changed_fields(current->spec, updated.spec)},
-                             {"version", updated.version}};
+    boost::json::object data{{"changed", std::move(changes)}, {"version", updated.version}};
+    if (updated.discovery && updated.discovery != current->discovery) {
+      data["discovery"] = detail::discovery_audit_data(*updated.discovery);
+    }
     AuditEvent event = make_event(options_, ctx, audit_events::kProviderUpdated, updated,
                                   updated.updated_at, data);
     Status s = options_.storage->update_provider(updated, current->version, std::move(event));
@@ -271,13 +348,17 @@ Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
   MetadataIndex index;
   index[std::string(to_string(AuthType::kOAuth2))];
   index[std::string(to_string(AuthType::kApiKey))];
-  ProviderListQuery query{.workspace = ctx.workspace, .limit = kMetadataBatch};
+  ProviderListQuery query{.workspace = ctx.workspace,
+                          .auth_type = std::nullopt,
+                          .category = std::nullopt,
+                          .after_name = std::nullopt,
+                          .limit = kMetadataBatch};
   for (;;) {
     Result<std::vector<Provider>> rows = options_.storage->list_providers(query);
     if (!rows.ok()) return rows.status();
     for (const Provider& p : rows.value()) {
       ProviderMetadata m{.api_base_url = p.spec.api_base_url,
-                         .user_info_endpoint = p.spec.user_info_endpoint,
+                         .user_info_endpoint = effective_endpoints(p).user_info_endpoint,
                          .scopes = p.spec.scopes,
                          .credential_fields = {}};
       if (p.spec.credential_schema) m.credential_fields = p.spec.credential_schema->fields;
@@ -287,6 +368,143 @@ Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
     query.after_name = rows->back().spec.name;
   }
   return index;
+}
+
+Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
+                                                    std::string_view name) {
+  Result<Provider> p = get(ctx, name);
+  if (!p.ok()) return p.status();
+  if (p->sealed_client_secret.empty()) {
+    if (p->spec.client_secret) return SecretBytes::copy_of(*p->spec.client_secret);
+    return Status(ErrorCode::kNotFound, "the provider has no client secret", "client_secret");
+  }
+  return options_.vault->open(p->sealed_client_secret, secret_place(p.value()));
+}
+
+Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
+  std::size_t sealed = 0;
+  for (;;) {
+    auto batch = options_.storage->providers_with_plaintext_secret(kSealBatch);
+    if (!batch.ok()) return batch.status();
+    if (batch->empty()) return sealed;
+    std::size_t progress = 0;
+    for (const Provider& p : batch.value()) {
+      Provider updated = p;
+      seal_secret(*options_.vault, updated);
+      RequestContext ctx{.workspace = p.workspace, .actor = std::nullopt,
+                         .caller_ip = "", .user_agent = "nexus (startup)"};
+      boost::json::object data{{"field", kClientSecretField}, {"version", p.version}};
+      // The configuration is unchanged, so the version stays.
+      Status s = options_.storage->update_provider(
+          updated, p.version,
+          make_event(options_, ctx, audit_events::kProviderSecretSealed, updated,
+                     options_.clock->now(), data));
+      if (s.ok()) {
+        ++sealed;
+        ++progress;
+      } else if (s.code() != ErrorCode::kVersionConflict &&
+                 s.code() != ErrorCode::kProviderNotFound) {
+        return s;
+      }
+    }
+    // Rows that changed meanwhile were sealed by that change (a patch seals
+    // the secret it carries) or deleted; either way they leave the list.
+    if (progress == 0) return sealed;
+  }
+}
+
+// ---- Discovery --------------------------------------------------------------
+
+Result<HttpClient*> ProviderRegistry::discovery_client() {
+  if (options_.http_client != nullptr) return options_.http_client;
+  std::call_once(owned_http_once_, [this] {
+    HttpClientOptions client_options = options_.http_client_options;
+    client_options.allow_insecure =
+        client_options.allow_insecure || options_.discovery_allow_insecure;
+    Result<std::unique_ptr<HttpClient>> client = make_default_http_client(client_options);
+    if (client.ok()) {
+      owned_http_ = std::move(client).value();
+    } else {
+      owned_http_status_ = client.status();
+    }
+  });
+  if (owned_http_ == nullptr) {
+    return Status(owned_http_status_.code(),
+                  "discovery has no HTTP client: " + owned_http_status_.message(),
+                  owned_http_status_.field());
+  }
+  return owned_http_.get();
+}
+
+Result<DiscoveryDocument> ProviderRegistry::fetch_discovery(std::string_view issuer) {
+  Result<HttpClient*> client = discovery_client();
+  if (!client.ok()) return client.status();
+  return discover(*client.value(), issuer,
+                  DiscoveryOptions{.clock = options_.clock,
+                                   .allow_insecure = options_.discovery_allow_insecure});
+}
+
+Result<std::optional<DiscoveryState>> ProviderRegistry::discovery_after_patch(
+    const Provider& current, const ProviderSpec& next, std::optional<DiscoveryDocument>& fetched) {
+  if (!next.enable_discovery) return std::optional<DiscoveryState>();
+  const bool same_issuer = current.spec.enable_discovery && current.spec.issuer == next.issuer;
+  if (same_issuer && current.discovery && current.discovery->document) return current.discovery;
+  if (!fetched || fetched->issuer != *next.issuer) {
+    Result<DiscoveryDocument> document = fetch_discovery(*next.issuer);
+    if (!document.ok()) return document.status();
+    fetched = std::move(document).value();
+  }
+  return std::optional<DiscoveryState>(detail::discovered_state(*fetched));
+}
+
+Result<Provider> ProviderRegistry::refresh_discovery(const RequestContext& ctx,
+                                                     std::string_view name) {
+  // The outcome of the last fetch and the issuer it was for: a retry after a
+  // concurrent change reuses it unless the issuer changed.
+  std::optional<std::pair<std::string, Result<DiscoveryDocument>>> fetched;
+  for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
+    Result<Provider> current = get(ctx, name);
+    if (!current.ok()) return current.status();
+    if (!current->spec.enable_discovery || !current->spec.issuer) {
+      return Status(ErrorCode::kValidationFailed,
+                    "the provider does not use discovery; set enable_discovery to true first",
+                    "enable_discovery");
+    }
+    const std::string& issuer = *current->spec.issuer;
+    if (!fetched || fetched->first != issuer) fetched.emplace(issuer, fetch_discovery(issuer));
+    const Result<DiscoveryDocument>& outcome = fetched->second;
+    // Not an answer about the issuer (no HTTP client, say): nothing to record.
+    if (!outcome.ok() && outcome.status().code() != ErrorCode::kDiscoveryFailed) {
+      return outcome.status();
+    }
+
+    Provider updated = current.value();
+    updated.updated_at = std::max(options_.clock->now(), current->updated_at);
+    updated.version = current->version + 1;
+    boost::json::object data{{"version", updated.version}};
+    std::string_view type;
+    if (outcome.ok()) {
+      updated.discovery = detail::discovered_state(outcome.value());
+      type = audit_events::kProviderDiscovered;
+      data["changed"] = detail::endpoint_changes(effective_endpoints(current.value()),
+                                                 effective_endpoints(updated));
+      data["discovery"] = detail::discovery_audit_data(*updated.discovery);
+    } else {
+      updated.discovery =
+          detail::failed_state(current->discovery, outcome.status(), options_.clock->now());
+      type = audit_events::kProviderDiscoveryFailed;
+      data["error"] = discovery_attempt_error_to_json(*updated.discovery->last_error);
+    }
+    AuditEvent event = make_event(options_, ctx, type, updated, updated.updated_at, data);
+    Status s = options_.storage->update_provider(updated, current->version, std::move(event));
+    if (s.ok() && outcome.ok()) return updated;
+    if (s.ok()) return outcome.status();
+    if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
+    if (s.code() != ErrorCode::kVersionConflict) return s;
+    // A concurrent change won the race: record the outcome on the new version.
+  }
+  return Status(ErrorCode::kUnavailable,
+                "the provider is changing too often to record its discovery; retry", "");
 }
 
 boost::json::object metadata_view(const MetadataIndex& index) {

@@ -19,6 +19,14 @@ Status bad_url() {
 
 }  // namespace
 
+std::string_view to_string(ConnectionStatus status) noexcept {
+  switch (status) {
+    case ConnectionStatus::kActive: return "active";
+    case ConnectionStatus::kProviderDeleted: return "provider_deleted";
+  }
+  return "active";
+}
+
 Result<std::unique_ptr<Storage>> open_storage(std::string_view url) {
   return detail::without_exceptions("open the storage", [&]() -> Result<std::unique_ptr<Storage>> {
     if (url == kMemoryUrl) return make_memory_storage();

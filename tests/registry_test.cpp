@@ -52,7 +52,14 @@ TEST_CASE("create stores a validated provider at version 1 and audits it", "[reg
   CHECK(p.version == 1);
   CHECK(p.created_at == f.clock.now());
   CHECK(p.updated_at == p.created_at);
-  CHECK(p.spec.client_secret == testing::kGithubSecret);
+  // Stored sealed: the provider carries an envelope, never the secret.
+  CHECK_FALSE(p.spec.client_secret.has_value());
+  CHECK_FALSE(p.sealed_client_secret.empty());
+  CHECK(p.sealed_client_secret.find(testing::kGithubSecret) == std::string::npos);
+  auto secret = f.registry.client_secret(f.ctx, "github");
+  REQUIRE(secret.ok());
+  CHECK(secret->view() == testing::kGithubSecret);
+  CHECK(provider_view(p).at("client_secret_set") == true);
 
   auto stored = f.registry.get(f.ctx, "github");
   REQUIRE(stored.ok());
@@ -175,10 +182,10 @@ TEST_CASE("patch changes only the fields sent and audits them redacted", "[regis
   CHECK(r->id == before.id);
   CHECK(r->created_at == before.created_at);
   CHECK(r->updated_at == f.clock.now());
-  CHECK(r->spec.client_secret == "rotated-secret-9");
+  CHECK(f.registry.client_secret(f.ctx, "github")->view() == "rotated-secret-9");
+  CHECK(r->sealed_client_secret != before.sealed_client_secret);
   CHECK_FALSE(r->spec.description.has_value());
   ProviderSpec expected = before.spec;
-  expected.client_secret = "rotated-secret-9";
   expected.description.reset();
   CHECK(r->spec == expected);
 
@@ -207,6 +214,9 @@ TEST_CASE("patch refuses bad merges and stores nothing", "[registry]") {
   const Case cases[] = {
       {R"({"name":"gitlab"})", ErrorCode::kValidationFailed, "name"},
       {R"({"name":null})", ErrorCode::kValidationFailed, "name"},
+      {R"({"auth_type":"api_key"})", ErrorCode::kValidationFailed, "auth_type"},
+      {R"({"client_secret":null})", ErrorCode::kValidationFailed, "client_secret"},
+      {R"({"client_secret":""})", ErrorCode::kValidationFailed, "client_secret"},
       {R"({"token_url":"ftp://github.com/token"})", ErrorCode::kValidationFailed, "token_url"},
       {R"({"client_id":null})", ErrorCode::kValidationFailed, "client_id"},
       {R"({"id":"prv_x"})", ErrorCode::kValidationFailed, "id"},
@@ -223,6 +233,7 @@ TEST_CASE("patch refuses bad merges and stores nothing", "[registry]") {
     CHECK(r.status().field() == c.field);
   }
   CHECK(f.registry.get(f.ctx, "github").value() == before);
+  CHECK(f.registry.client_secret(f.ctx, "github")->view() == testing::kGithubSecret);
   CHECK(f.audit_seq() == 1);
   CHECK(f.registry.patch(f.ctx, "gitlab", json("{}")).status().code() ==
         ErrorCode::kProviderNotFound);
@@ -249,6 +260,32 @@ TEST_CASE("a patch that changes nothing stores nothing", "[registry]") {
   REQUIRE(r.ok());
   CHECK(r.value() == before);
   CHECK(f.audit_seq() == 1);
+}
+
+TEST_CASE("secrets stored in clear by an older version are sealed at startup", "[registry]") {
+  Fixture f;
+  Provider legacy;
+  legacy.id = "prv_legacy";
+  legacy.workspace = "default";
+  legacy.version = 3;
+  legacy.spec = parse_provider_spec(json(testing::kGithubJson)).value();
+  AuditEvent e;
+  e.id = "evt_legacy";
+  e.event_type = audit_events::kProviderCreated;
+  REQUIRE(f.storage->insert_provider(legacy, e).ok());
+  REQUIRE(f.storage->providers_with_plaintext_secret(10)->size() == 1);
+
+  auto sealed = f.registry.seal_plaintext_secrets();
+  REQUIRE(sealed.ok());
+  CHECK(sealed.value() == 1);
+  CHECK(f.storage->providers_with_plaintext_secret(10)->empty());
+  auto p = f.registry.get(f.ctx, "github");
+  REQUIRE(p.ok());
+  CHECK(p->version == 3);
+  CHECK_FALSE(p->spec.client_secret.has_value());
+  CHECK(f.registry.client_secret(f.ctx, "github")->view() == testing::kGithubSecret);
+  CHECK(f.all_audit_text().find(testing::kGithubSecret) == std::string::npos);
+  CHECK(f.registry.seal_plaintext_secrets().value() == 0);
 }
 
 TEST_CASE("remove deletes the provider and audits it", "[registry]") {

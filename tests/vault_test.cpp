@@ -3,8 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 
+#include "nexus/sealing.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
@@ -166,6 +168,62 @@ TEST_CASE("SecretBytes compare in constant time and move cleanly", "[vault]") {
   SecretBytes l = SecretBytes::locked(32);
   CHECK(l.size() == 32);
   CHECK(l.view() == std::string(32, '\0'));
+}
+
+}  // namespace
+}  // namespace nexus
+
+namespace nexus {
+namespace {
+
+TEST_CASE("master keys load from the environment, a file, or a generated default", "[vault]") {
+  testing::TempDir dir;
+  SECTION("a base64 key") {
+    auto r = load_master_keys({.key_base64 = kKeyB64});
+    REQUIRE(r.ok());
+    CHECK(r->origin == "NEXUS_MASTER_KEY");
+    CHECK_FALSE(r->generated);
+  }
+  SECTION("both sources is an error") {
+    auto r = load_master_keys({.key_base64 = kKeyB64, .key_file = dir.file("k")});
+    CHECK(r.status().field() == "master_key");
+  }
+  SECTION("neither, without a default, is an error naming the variables") {
+    auto r = load_master_keys({});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("NEXUS_MASTER_KEY") != std::string::npos);
+  }
+  SECTION("the default file is created once with mode 0600, then reused") {
+    MasterKeySource src{.default_file = dir.file("var/master.key"), .generate_default = true};
+    auto first = load_master_keys(src);
+    REQUIRE(first.ok());
+    CHECK(first->generated);
+    auto perms = std::filesystem::status(src.default_file).permissions();
+    CHECK((perms & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    auto second = load_master_keys(src);
+    REQUIRE(second.ok());
+    CHECK_FALSE(second->generated);
+    CHECK(second->keyring.primary_id() == first->keyring.primary_id());
+  }
+  SECTION("write_key_file replaces atomically and keeps the mode") {
+    Keyring ring = Keyring::generate();
+    REQUIRE(write_key_file(dir.file("keys"), ring).ok());
+    Keyring next = Keyring::generate();
+    REQUIRE(next.add(ring.primary_id(), SecretBytes::copy_of(ring.key(ring.primary_id()).view()),
+                     false)
+                .ok());
+    REQUIRE(write_key_file(dir.file("keys"), next).ok());
+    auto back = load_master_keys({.key_file = dir.file("keys")});
+    REQUIRE(back.ok());
+    CHECK(back->keyring.ids() == next.ids());
+    CHECK_FALSE(std::filesystem::exists(dir.file("keys.tmp")));
+  }
+  SECTION("a malformed key file is refused") {
+    { std::ofstream(dir.file("bad")) << "k1 not-a-key\n"; }
+    auto r = load_master_keys({.key_file = dir.file("bad")});
+    CHECK(r.status().field() == "master_key_file");
+  }
 }
 
 }  // namespace

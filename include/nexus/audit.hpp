@@ -24,6 +24,11 @@ namespace audit_events {
 inline constexpr std::string_view kProviderCreated = "provider.created";
 inline constexpr std::string_view kProviderUpdated = "provider.updated";
 inline constexpr std::string_view kProviderDeleted = "provider.deleted";
+// ProviderRegistry::refresh_discovery: the issuer's document was fetched again
+// (data: changed endpoints, fetched_at, expires_at) or the attempt failed
+// (data: reason, message); the last good endpoints are kept.
+inline constexpr std::string_view kProviderDiscovered = "provider.discovered";
+inline constexpr std::string_view kProviderDiscoveryFailed = "provider.discovery_failed";
 }  // namespace audit_events
 
 // Stands in for every secret value in audit data.

@@ -131,4 +131,38 @@ boost::json::object discovery_document_to_json(const DiscoveryDocument& document
 // the member when one is unknown, missing or of the wrong type.
 Result<DiscoveryDocument> discovery_document_from_json(const boost::json::value& json);
 
+// ---- Discovery state of a provider -----------------------------------------
+
+// A failed attempt to (re)fetch a provider's document.
+struct DiscoveryAttemptError {
+  DiscoveryFailure reason = DiscoveryFailure::kUnreachable;
+  std::string message;  // DiscoveryError::detail: names hosts and causes, never a secret
+  Timestamp at{};
+  friend bool operator==(const DiscoveryAttemptError&, const DiscoveryAttemptError&) = default;
+};
+
+// What a provider with enable_discovery keeps (Provider::discovery): the last
+// document that validated and how the last attempt went. A failed refresh
+// keeps the document, so the provider's endpoints stay the last good ones.
+struct DiscoveryState {
+  // Absent only when no attempt has ever succeeded: a provider stored before
+  // discovery was integrated, whose first refresh failed.
+  std::optional<DiscoveryDocument> document;
+  Timestamp last_attempt_at{};
+  std::optional<DiscoveryAttemptError> last_error;  // set when the last attempt failed
+  friend bool operator==(const DiscoveryState&, const DiscoveryState&) = default;
+};
+
+// The `discovery` object of a provider view; never a secret:
+// {"issuer_template": bool, "metadata_url": "..."|null, "fetched_at": "..."|null,
+//  "expires_at": "..."|null, "last_attempt_at": "..."|null,
+//  "last_error": null | {"reason": "timeout", "message": "...", "at": "..."}}.
+// `state` null: discovery enabled but never attempted (every member null/false).
+boost::json::object discovery_state_view(const DiscoveryState* state);
+
+// {"reason", "message", "at"}, as in the view; and back. from_json fails with
+// kInvalidJson naming the member.
+boost::json::object discovery_attempt_error_to_json(const DiscoveryAttemptError& error);
+Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::json::value& json);
+
 }  // namespace nexus

@@ -16,6 +16,7 @@
 #include <boost/json/value.hpp>
 
 #include "nexus/clock.hpp"
+#include "nexus/discovery.hpp"
 #include "nexus/status.hpp"
 
 namespace nexus {
@@ -72,14 +73,40 @@ struct Provider {
   Timestamp created_at{};
   Timestamp updated_at{};
   std::int64_t version = 0;  // 1 on create, +1 on every change
-  ProviderSpec spec;
+  ProviderSpec spec;  // as stored: spec.client_secret is absent; see below
+  // The client secret sealed by the Vault (an envelope), or empty. Stored
+  // providers never carry the secret in clear; ProviderRegistry::client_secret
+  // opens it.
+  std::string sealed_client_secret;
+  // Providers with enable_discovery: the issuer's stored document and the
+  // last attempt's outcome (docs/discovery.md). Absent otherwise, and for a
+  // discovery provider never discovered yet.
+  std::optional<DiscoveryState> discovery;
   friend bool operator==(const Provider&, const Provider&) = default;
 };
 
 struct ValidationOptions {
   // Development only: accept plain http URLs.
   bool allow_insecure_urls = false;
+  // A sealed client secret is already stored, so an absent client_secret
+  // (one a patch does not replace) satisfies the oauth2 rule.
+  bool client_secret_sealed = false;
+  // Development only: accept a plain http issuer (discovery's insecure switch).
+  bool allow_insecure_issuer = false;
 };
+
+// The endpoints an OAuth flow uses. With enable_discovery: auth_url and
+// token_url from the stored discovery document (absent until one is stored),
+// jwks_uri and user_info_endpoint as the caller gave them, else from the
+// document. Otherwise: the spec's values.
+struct ProviderEndpoints {
+  std::optional<std::string> auth_url;
+  std::optional<std::string> token_url;
+  std::optional<std::string> jwks_uri;
+  std::optional<std::string> user_info_endpoint;
+  friend bool operator==(const ProviderEndpoints&, const ProviderEndpoints&) = default;
+};
+ProviderEndpoints effective_endpoints(const Provider& provider);
 
 // Limits of the model, in one place.
 inline constexpr std::size_t kMaxProviderNameLength = 63;
@@ -106,7 +133,9 @@ boost::json::object spec_to_json(const ProviderSpec& spec);
 
 // The provider as callers see it: every field except client_secret, which is
 // replaced by "client_secret_set": true|false; plus id, created_at,
-// updated_at and version.
+// updated_at and version. With enable_discovery, the endpoints are the
+// effective ones (effective_endpoints) and "discovery" holds
+// discovery_state_view.
 boost::json::object provider_view(const Provider& provider);
 
 // RFC 7396 JSON merge patch: applies `patch` to `target` in place.

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,12 +18,20 @@
 #include <boost/json/value.hpp>
 
 #include "nexus/clock.hpp"
+#include "nexus/discovery.hpp"
+#include "nexus/http_client.hpp"
 #include "nexus/provider.hpp"
 #include "nexus/status.hpp"
+#include "nexus/vault.hpp"
 
 namespace nexus {
 
 class Storage;
+
+namespace audit_events {
+// A client secret stored in clear by an older version was sealed.
+inline constexpr std::string_view kProviderSecretSealed = "provider.secret_sealed";
+}  // namespace audit_events
 
 // Who is calling and from where: scopes every call to one workspace and
 // feeds the audit log.
@@ -35,11 +45,27 @@ struct RequestContext {
 struct RegistryOptions {
   // Required. Must outlive the registry.
   Storage* storage = nullptr;
+  // Seals client secrets at rest. Must outlive the registry. When null, the
+  // registry seals under a random key held only in memory: right for the
+  // memory storage and for tests, wrong for a database that outlives the
+  // process (its secrets could not be opened after a restart).
+  const Vault* vault = nullptr;
   // Defaults: system_clock(), system_random(). Must outlive the registry.
   const Clock* clock = nullptr;
   RandomSource* random = nullptr;
   // Development only: accept plain http URLs.
   bool allow_insecure_urls = false;
+  // How discovery reaches issuers (providers with enable_discovery). Null:
+  // the registry creates make_default_http_client(http_client_options) on
+  // first use and owns it; when that fails, each call that needs discovery
+  // returns its Status. Otherwise must outlive the registry.
+  HttpClient* http_client = nullptr;
+  HttpClientOptions http_client_options;  // only when http_client is null
+  // DEVELOPMENT AND TESTS ONLY: a discovery provider's issuer, and the
+  // endpoints its document lists, may be plain http
+  // (DiscoveryOptions::allow_insecure). Also sets allow_insecure on the client
+  // the registry creates; a client passed in must allow loopback itself.
+  bool discovery_allow_insecure = false;
   std::size_t default_page_size = 100;
   std::size_t max_page_size = 1000;
   // A patch without expected_version re-reads and re-applies when a
@@ -86,7 +112,11 @@ class ProviderRegistry {
 
   // Validates and stores a new provider (version 1), audits provider.created.
   // kValidationFailed naming the field; kProviderExists; nothing is stored on
-  // failure.
+  // failure. With enable_discovery, first fetches the issuer's document
+  // (discover(), blocking up to the HTTP client's timeout): kDiscoveryFailed
+  // (field "issuer", message "<reason>: <detail>") stores nothing; on success
+  // the document is stored with the provider (Provider::discovery) and gives
+  // its endpoints (effective_endpoints).
   Result<Provider> create(const RequestContext& ctx, ProviderSpec spec);
   // parse_provider_spec + create.
   Result<Provider> create(const RequestContext& ctx, const boost::json::value& body);
@@ -103,7 +133,10 @@ class ProviderRegistry {
   // changed fields (secrets as "[REDACTED]"). `name` is immutable; so are the
   // server-managed fields. With expected_version, kVersionConflict when the
   // stored version differs. A patch that changes nothing stores nothing and
-  // returns the provider as it is.
+  // returns the provider as it is. A patch that changes `issuer` of a
+  // discovery provider, or turns enable_discovery on, discovers first as
+  // create does (kDiscoveryFailed stores nothing); turning it off drops the
+  // stored document.
   Result<Provider> patch(const RequestContext& ctx, std::string_view name,
                          const boost::json::value& merge_patch,
                          std::optional<std::int64_t> expected_version = std::nullopt);
@@ -116,10 +149,44 @@ class ProviderRegistry {
   // Every provider of the workspace, grouped for connection UIs.
   Result<MetadataIndex> metadata(const RequestContext& ctx);
 
+  // Fetches the issuer's document of a provider with enable_discovery again,
+  // blocking up to the HTTP client's timeout. Success: stores it (version + 1),
+  // audits provider.discovered and returns the provider. Failure: keeps the
+  // last good document and endpoints, records the failure in
+  // discovery.last_error (version + 1, audits provider.discovery_failed) and
+  // returns kDiscoveryFailed. kProviderNotFound; kValidationFailed (field
+  // "enable_discovery") when the provider does not use discovery.
+  Result<Provider> refresh_discovery(const RequestContext& ctx, std::string_view name);
+
+  // The provider's client secret, opened. kProviderNotFound; kNotFound when
+  // the provider has none; kCredentialUnreadable when it fails to open.
+  Result<SecretBytes> client_secret(const RequestContext& ctx, std::string_view name);
+
+  // Seals every client secret that an older version stored in clear (all
+  // workspaces), auditing provider.secret_sealed for each. Returns how many
+  // were sealed. Run at startup, before serving.
+  Result<std::size_t> seal_plaintext_secrets();
+
   const RegistryOptions& options() const noexcept { return options_; }
 
+  ~ProviderRegistry();
+  ProviderRegistry(const ProviderRegistry&) = delete;
+  ProviderRegistry& operator=(const ProviderRegistry&) = delete;
+
  private:
+  // The client discovery uses: options.http_client, or the owned default.
+  Result<HttpClient*> discovery_client();
+  Result<DiscoveryDocument> fetch_discovery(std::string_view issuer);
+  // What `next` is stored with when a patch turns `current` into it; fetches
+  // unless `fetched` already holds the document of next's issuer.
+  Result<std::optional<DiscoveryState>> discovery_after_patch(
+      const Provider& current, const ProviderSpec& next, std::optional<DiscoveryDocument>& fetched);
+
   RegistryOptions options_;
+  std::unique_ptr<Vault> owned_vault_;  // when options.vault was null
+  std::once_flag owned_http_once_;
+  std::unique_ptr<HttpClient> owned_http_;  // when options.http_client was null; set once
+  Status owned_http_status_;                // why owned_http_ could not be made
 };
 
 }  // namespace nexus

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "nexus/audit.hpp"
+#include "nexus/keys.hpp"
 #include "nexus/provider.hpp"
 #include "nexus/status.hpp"
 
@@ -46,6 +48,56 @@ struct AuditHead {
   std::string hash;      // kGenesisHash when seq == 0
 };
 
+// One credential value of a connection, sealed.
+struct SealedField {
+  std::string name;      // the credential_schema field name
+  std::string envelope;  // Vault envelope
+  friend bool operator==(const SealedField&, const SealedField&) = default;
+};
+
+// Why a connection can no longer hand out credentials.
+enum class ConnectionStatus { kActive, kProviderDeleted };
+std::string_view to_string(ConnectionStatus status) noexcept;
+
+// One user's account at one provider, with its credentials sealed.
+struct ConnectionRecord {
+  std::string id;  // opaque, "con_..."
+  std::string workspace;
+  std::string provider_id;
+  std::string provider_name;
+  std::string user_id;
+  ConnectionStatus status = ConnectionStatus::kActive;
+  Timestamp created_at{};
+  Timestamp updated_at{};
+  std::vector<SealedField> credentials;  // empty once the provider is deleted
+  friend bool operator==(const ConnectionRecord&, const ConnectionRecord&) = default;
+};
+
+struct ConnectionListQuery {
+  std::string workspace;
+  std::optional<std::string> provider_name;
+  std::optional<std::string> user_id;
+  std::optional<std::string> after_id;  // exclusive; ordering is by id
+  std::size_t limit = 100;              // REQUIRES: >= 1
+};
+
+// Where a sealed value lives, for re-sealing under another key.
+struct EnvelopeRef {
+  std::string workspace;
+  std::string owner_kind;  // "provider" or "connection"
+  std::string owner_id;
+  std::string field;       // "client_secret" or "credentials.NAME"
+  std::string envelope;
+  friend bool operator==(const EnvelopeRef&, const EnvelopeRef&) = default;
+};
+
+// An API key as the store holds it: the key without its text, plus the hex
+// keyed hash of the text (KeyService computes it; the store only keeps it).
+struct StoredApiKey {
+  ApiKey key;
+  std::string hash;
+};
+
 // Every method is thread-safe and either fully applies or leaves nothing
 // changed. Every mutation takes the audit event that records it and stores
 // both in one transaction: the backend sets event.seq, event.prev_hash (from
@@ -70,8 +122,10 @@ class Storage {
   virtual Status update_provider(const Provider& provider, std::int64_t expected_version,
                                  AuditEvent event) = 0;
 
-  // Deletes the provider when its stored version equals `expected_version`.
-  // kProviderNotFound / kVersionConflict as for update_provider.
+  // Deletes the provider when its stored version equals `expected_version`,
+  // in the same transaction marks its connections kProviderDeleted and erases
+  // their sealed values. kProviderNotFound / kVersionConflict as for
+  // update_provider.
   virtual Status delete_provider(std::string_view workspace, std::string_view name,
                                  std::int64_t expected_version, AuditEvent event) = 0;
 
@@ -97,6 +151,74 @@ class Storage {
 
   // OK when the store answers (readiness probe).
   virtual Status ping() = 0;
+
+  // --- API keys and settings ---
+  // Key ids are unique across workspaces; a key's event is appended to the
+  // chain of its workspace.
+
+  // Stores a new key. kInternal when its id is taken (nothing is stored).
+  virtual Status insert_api_key(const StoredApiKey& key, AuditEvent event) = 0;
+
+  // kNotFound when no key has that id (revoked keys are still found).
+  virtual Result<StoredApiKey> get_api_key(std::string_view id) = 0;
+
+  // Every key, or those of `workspace`, ordered by created_at then id.
+  virtual Result<std::vector<StoredApiKey>> list_api_keys(
+      std::optional<std::string_view> workspace) = 0;
+
+  // Sets revoked_at of an active key to `at`. kNotFound, storing nothing,
+  // when no active key has that id.
+  virtual Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent event) = 0;
+
+  // Small values the library keeps beside the data (the API key hashing
+  // key). Returns the value stored under `name`; when there is none, stores
+  // `value_if_absent` first. Concurrent first callers, in this process or
+  // another, all get the one value stored.
+  virtual Result<std::string> ensure_setting(std::string_view name,
+                                             std::string_view value_if_absent) = 0;
+
+  // --- Connections and sealed values ---
+
+  // kProviderNotFound when no provider has this id in the workspace.
+  virtual Result<Provider> get_provider_by_id(std::string_view workspace,
+                                              std::string_view id) = 0;
+
+  // Stores a new connection. kProviderNotFound when its provider (by id) is
+  // gone, so a connection never outlives the check.
+  virtual Status insert_connection(const ConnectionRecord& connection, AuditEvent event) = 0;
+
+  // kNotFound when absent.
+  virtual Result<ConnectionRecord> get_connection(std::string_view workspace,
+                                                  std::string_view id) = 0;
+
+  // Up to query.limit connections ordered by id, after query.after_id.
+  virtual Result<std::vector<ConnectionRecord>> list_connections(
+      const ConnectionListQuery& query) = 0;
+
+  // Deletes the connection and its sealed values. kNotFound when absent.
+  virtual Status delete_connection(std::string_view workspace, std::string_view id,
+                                   AuditEvent event) = 0;
+
+  // Appends an event that records no change (e.g. a credential read).
+  virtual Status append_audit(AuditEvent event) = 0;
+
+  // Up to `limit` providers, across every workspace, whose client secret is
+  // stored in clear (written before secrets were sealed).
+  virtual Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) = 0;
+
+  // How many sealed values each key id seals, across every workspace.
+  virtual Result<std::map<std::string, std::int64_t>> envelope_key_counts() = 0;
+
+  // Up to `limit` sealed values whose key id is not `key_id`, across every
+  // workspace, in a stable order.
+  virtual Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
+                                                               std::size_t limit) = 0;
+
+  // Replaces each `old[i]` with `replacement[i]` in one transaction; a value
+  // that no longer holds old[i].envelope (changed meanwhile) is skipped.
+  // Returns how many were replaced. REQUIRES: old.size() == replacement.size().
+  virtual Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
+                                                const std::vector<std::string>& replacement) = 0;
 };
 
 // A Storage held in memory: for tests and for embedding without a database.

@@ -31,6 +31,14 @@ inline Status provider_id_taken() {
   return Status(ErrorCode::kInternal, "a provider with the same id already exists");
 }
 
+inline Status connection_not_found() {
+  return Status(ErrorCode::kNotFound, "no connection with that id in this workspace", "id");
+}
+
+inline Status connection_id_taken() {
+  return Status(ErrorCode::kInternal, "a connection with the same id already exists");
+}
+
 inline Status audit_event_id_taken() {
   return Status(ErrorCode::kInternal, "an audit event with the same id already exists");
 }

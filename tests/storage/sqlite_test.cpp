@@ -13,6 +13,7 @@
 #include "nexus/storage.hpp"
 #include "storage/conformance.hpp"
 #include "storage/raw_sqlite.hpp"
+#include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/sqlite_storage.hpp"
 
 namespace nexus::testing {
@@ -76,7 +77,8 @@ TEST_CASE("sqlite: migrations are recorded and applied once", "[storage][sqlite]
   std::string applied_at;
   {
     RawSqlite raw(path);
-    CHECK(raw.integer("SELECT COUNT(*) FROM schema_migrations") == 1);
+    CHECK(raw.integer("SELECT COUNT(*) FROM schema_migrations") ==
+          sqlite::kLatestSchemaVersion);
     CHECK(raw.integer("SELECT version FROM schema_migrations") == 1);
     CHECK_FALSE(raw.text("SELECT name FROM schema_migrations WHERE version = 1").empty());
     applied_at = raw.text("SELECT applied_at FROM schema_migrations WHERE version = 1");
@@ -91,7 +93,8 @@ TEST_CASE("sqlite: migrations are recorded and applied once", "[storage][sqlite]
   auto storage = open_ok(path);
   {
     RawSqlite raw(path);
-    CHECK(raw.integer("SELECT COUNT(*) FROM schema_migrations") == 1);
+    CHECK(raw.integer("SELECT COUNT(*) FROM schema_migrations") ==
+          sqlite::kLatestSchemaVersion);
     CHECK(raw.text("SELECT applied_at FROM schema_migrations WHERE version = 1") == applied_at);
   }
   CHECK(storage->get_provider("ws", "github").value() == github);

@@ -12,6 +12,7 @@
 
 #include "detail/audit_chain.hpp"
 #include "nexus/storage.hpp"
+#include "nexus/vault.hpp"
 #include "storage/storage_common.hpp"
 
 namespace nexus {
@@ -28,10 +29,21 @@ bool matches(const AuditScan& scan, const AuditEvent& event) {
          (!scan.provider_name || event.provider_name == *scan.provider_name);
 }
 
+Status api_key_id_taken() {
+  return Status(ErrorCode::kInternal, "an API key with the same id already exists");
+}
+
+Status api_key_not_found(bool active_only) {
+  return Status(ErrorCode::kNotFound,
+                active_only ? "no active API key has that id" : "no API key has that id");
+}
+
 // Everything stored for one workspace.
 struct Workspace {
   // std::string orders bytewise, as the ProviderListQuery contract asks.
   std::map<std::string, Provider, std::less<>> providers;
+  std::map<std::string, std::string, std::less<>> provider_names_by_id;
+  std::map<std::string, ConnectionRecord, std::less<>> connections;  // by id
   std::vector<AuditEvent> events;  // events[i].seq == i + 1
   AuditHead head = detail::genesis_head();
 };
@@ -55,8 +67,10 @@ class MemoryStorage final : public Storage {
       try {
         provider_ids_.insert(provider.id);
         try {
+          ws.provider_names_by_id.emplace(provider.id, provider.spec.name);
           append(ws, provider.workspace, std::move(event));
         } catch (...) {
+          ws.provider_names_by_id.erase(provider.id);
           provider_ids_.erase(provider.id);
           throw;
         }
@@ -92,7 +106,11 @@ class MemoryStorage final : public Storage {
         if (id_changes) provider_ids_.erase(provider.id);
         throw;
       }
-      if (id_changes) provider_ids_.erase(it->second.id);
+      if (id_changes) {
+        provider_ids_.erase(it->second.id);
+        ws.provider_names_by_id.erase(it->second.id);
+        ws.provider_names_by_id.emplace(provider.id, provider.spec.name);
+      }
       std::swap(it->second, replacement);
       return Status::Ok();
     });
@@ -113,6 +131,16 @@ class MemoryStorage final : public Storage {
       if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
       ws.events.reserve(ws.events.size() + 1);
       append(ws, workspace, std::move(event));
+      const Timestamp at = ws.events.back().at;
+      // What follows cannot throw: erasing and clearing only.
+      for (auto& [id, c] : ws.connections) {
+        if (c.provider_id == it->second.id) {
+          c.status = ConnectionStatus::kProviderDeleted;
+          c.updated_at = at;
+          c.credentials.clear();
+        }
+      }
+      ws.provider_names_by_id.erase(it->second.id);
       provider_ids_.erase(it->second.id);
       ws.providers.erase(it);
       return Status::Ok();
@@ -198,7 +226,268 @@ class MemoryStorage final : public Storage {
 
   Status ping() override { return Status::Ok(); }
 
+  Status insert_api_key(const StoredApiKey& key, AuditEvent event) override {
+    return detail::without_exceptions("insert an API key", [&]() -> Status {
+      std::unique_lock lock(mu_);
+      if (api_keys_.contains(key.key.id)) return api_key_id_taken();
+      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      Workspace& ws = workspaces_[key.key.workspace];
+      ws.events.reserve(ws.events.size() + 1);
+      auto node = api_keys_.emplace(key.key.id, key).first;
+      try {
+        append(ws, key.key.workspace, std::move(event));
+      } catch (...) {
+        api_keys_.erase(node);
+        throw;
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<StoredApiKey> get_api_key(std::string_view id) override {
+    return detail::without_exceptions("read an API key", [&]() -> Result<StoredApiKey> {
+      std::shared_lock lock(mu_);
+      auto it = api_keys_.find(id);
+      if (it == api_keys_.end()) return api_key_not_found(false);
+      return it->second;
+    });
+  }
+
+  Result<std::vector<StoredApiKey>> list_api_keys(
+      std::optional<std::string_view> workspace) override {
+    return detail::without_exceptions("list API keys", [&]() -> Result<std::vector<StoredApiKey>> {
+      std::vector<StoredApiKey> out;
+      {
+        std::shared_lock lock(mu_);
+        for (const auto& [id, k] : api_keys_) {
+          if (!workspace || k.key.workspace == *workspace) out.push_back(k);
+        }
+      }
+      std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return a.key.created_at < b.key.created_at;  // ties keep id order
+      });
+      return out;
+    });
+  }
+
+  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent event) override {
+    return detail::without_exceptions("revoke an API key", [&]() -> Status {
+      std::unique_lock lock(mu_);
+      auto it = api_keys_.find(id);
+      if (it == api_keys_.end() || it->second.key.revoked_at) return api_key_not_found(true);
+      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      Workspace& ws = workspaces_[it->second.key.workspace];
+      ws.events.reserve(ws.events.size() + 1);
+      append(ws, it->second.key.workspace, std::move(event));
+      it->second.key.revoked_at = at;  // cannot throw
+      return Status::Ok();
+    });
+  }
+
+  Result<std::string> ensure_setting(std::string_view name,
+                                     std::string_view value_if_absent) override {
+    return detail::without_exceptions("read a setting", [&]() -> Result<std::string> {
+      std::unique_lock lock(mu_);
+      auto it = settings_.find(name);
+      if (it == settings_.end()) {
+        it = settings_.emplace(std::string(name), std::string(value_if_absent)).first;
+      }
+      return it->second;
+    });
+  }
+
+  Result<Provider> get_provider_by_id(std::string_view workspace, std::string_view id) override {
+    return detail::without_exceptions("read a provider", [&]() -> Result<Provider> {
+      std::shared_lock lock(mu_);
+      const Workspace* ws = find(workspace);
+      if (ws == nullptr) return detail::provider_not_found();
+      auto name = ws->provider_names_by_id.find(id);
+      if (name == ws->provider_names_by_id.end()) return detail::provider_not_found();
+      return ws->providers.find(name->second)->second;
+    });
+  }
+
+  Status insert_connection(const ConnectionRecord& connection, AuditEvent event) override {
+    return detail::without_exceptions("insert a connection", [&]() -> Status {
+      std::unique_lock lock(mu_);
+      Workspace& ws = workspaces_[connection.workspace];
+      if (!ws.provider_names_by_id.contains(connection.provider_id)) {
+        return detail::provider_not_found();
+      }
+      if (ws.connections.contains(connection.id)) return detail::connection_id_taken();
+      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      ws.events.reserve(ws.events.size() + 1);
+      auto node = ws.connections.emplace(connection.id, connection).first;
+      try {
+        append(ws, connection.workspace, std::move(event));
+      } catch (...) {
+        ws.connections.erase(node);
+        throw;
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<ConnectionRecord> get_connection(std::string_view workspace,
+                                          std::string_view id) override {
+    return detail::without_exceptions("read a connection", [&]() -> Result<ConnectionRecord> {
+      std::shared_lock lock(mu_);
+      const Workspace* ws = find(workspace);
+      if (ws == nullptr) return detail::connection_not_found();
+      auto it = ws->connections.find(id);
+      if (it == ws->connections.end()) return detail::connection_not_found();
+      return it->second;
+    });
+  }
+
+  Result<std::vector<ConnectionRecord>> list_connections(
+      const ConnectionListQuery& query) override {
+    return detail::without_exceptions(
+        "list connections", [&]() -> Result<std::vector<ConnectionRecord>> {
+          std::vector<ConnectionRecord> out;
+          std::shared_lock lock(mu_);
+          const Workspace* ws = find(query.workspace);
+          if (ws == nullptr) return out;
+          auto it = query.after_id ? ws->connections.upper_bound(*query.after_id)
+                                   : ws->connections.begin();
+          for (; it != ws->connections.end() && out.size() < query.limit; ++it) {
+            const ConnectionRecord& c = it->second;
+            if ((!query.provider_name || c.provider_name == *query.provider_name) &&
+                (!query.user_id || c.user_id == *query.user_id)) {
+              out.push_back(c);
+            }
+          }
+          return out;
+        });
+  }
+
+  Status delete_connection(std::string_view workspace, std::string_view id,
+                           AuditEvent event) override {
+    return detail::without_exceptions("delete a connection", [&]() -> Status {
+      std::unique_lock lock(mu_);
+      auto ws_it = workspaces_.find(workspace);
+      if (ws_it == workspaces_.end()) return detail::connection_not_found();
+      Workspace& ws = ws_it->second;
+      auto it = ws.connections.find(id);
+      if (it == ws.connections.end()) return detail::connection_not_found();
+      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      ws.events.reserve(ws.events.size() + 1);
+      append(ws, workspace, std::move(event));
+      ws.connections.erase(it);
+      return Status::Ok();
+    });
+  }
+
+  Status append_audit(AuditEvent event) override {
+    return detail::without_exceptions("append an audit event", [&]() -> Status {
+      std::unique_lock lock(mu_);
+      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      std::string workspace = event.workspace;
+      Workspace& ws = workspaces_[workspace];
+      ws.events.reserve(ws.events.size() + 1);
+      append(ws, workspace, std::move(event));
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
+    return detail::without_exceptions("list providers", [&]() -> Result<std::vector<Provider>> {
+      std::vector<Provider> out;
+      std::shared_lock lock(mu_);
+      for (const auto& [name, ws] : workspaces_) {
+        for (const auto& [pname, p] : ws.providers) {
+          if (out.size() >= limit) return out;
+          if (p.spec.client_secret && p.sealed_client_secret.empty()) out.push_back(p);
+        }
+      }
+      return out;
+    });
+  }
+
+  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
+    return detail::without_exceptions(
+        "count sealed values", [&]() -> Result<std::map<std::string, std::int64_t>> {
+          std::map<std::string, std::int64_t> counts;
+          std::shared_lock lock(mu_);
+          for_each_envelope([&](const EnvelopeRef& ref) {
+            ++counts[Vault::key_id_of(ref.envelope)];
+            return true;
+          });
+          return counts;
+        });
+  }
+
+  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
+                                                       std::size_t limit) override {
+    return detail::without_exceptions(
+        "list sealed values", [&]() -> Result<std::vector<EnvelopeRef>> {
+          std::vector<EnvelopeRef> out;
+          std::shared_lock lock(mu_);
+          for_each_envelope([&](const EnvelopeRef& ref) {
+            if (Vault::key_id_of(ref.envelope) != key_id) out.push_back(ref);
+            return out.size() < limit;
+          });
+          return out;
+        });
+  }
+
+  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
+                                        const std::vector<std::string>& replacement) override {
+    return detail::without_exceptions("re-seal values", [&]() -> Result<std::size_t> {
+      std::unique_lock lock(mu_);
+      std::size_t replaced = 0;
+      for (std::size_t i = 0; i < old.size() && i < replacement.size(); ++i) {
+        if (std::string* slot = envelope_slot(old[i]); slot != nullptr && *slot == old[i].envelope) {
+          *slot = replacement[i];
+          ++replaced;
+        }
+      }
+      return replaced;
+    });
+  }
+
  private:
+  // Calls `visit` with every sealed value until it returns false.
+  // REQUIRES: mu_ held.
+  template <typename F>
+  void for_each_envelope(F&& visit) const {
+    for (const auto& [name, ws] : workspaces_) {
+      for (const auto& [pname, p] : ws.providers) {
+        if (!p.sealed_client_secret.empty() &&
+            !visit(EnvelopeRef{name, "provider", p.id, "client_secret", p.sealed_client_secret})) {
+          return;
+        }
+      }
+      for (const auto& [id, c] : ws.connections) {
+        for (const SealedField& f : c.credentials) {
+          if (!visit(EnvelopeRef{name, "connection", id, "credentials." + f.name, f.envelope})) {
+            return;
+          }
+        }
+      }
+    }
+  }
+
+  // The stored envelope `ref` names, or nullptr. REQUIRES: mu_ held exclusively.
+  std::string* envelope_slot(const EnvelopeRef& ref) {
+    auto ws = workspaces_.find(ref.workspace);
+    if (ws == workspaces_.end()) return nullptr;
+    if (ref.owner_kind == "provider" && ref.field == "client_secret") {
+      auto name = ws->second.provider_names_by_id.find(ref.owner_id);
+      if (name == ws->second.provider_names_by_id.end()) return nullptr;
+      return &ws->second.providers.find(name->second)->second.sealed_client_secret;
+    }
+    constexpr std::string_view kPrefix = "credentials.";
+    if (ref.owner_kind == "connection" && ref.field.starts_with(kPrefix)) {
+      auto c = ws->second.connections.find(ref.owner_id);
+      if (c == ws->second.connections.end()) return nullptr;
+      for (SealedField& f : c->second.credentials) {
+        if (f.name == std::string_view(ref.field).substr(kPrefix.size())) return &f.envelope;
+      }
+    }
+    return nullptr;
+  }
+
   const Workspace* find(std::string_view workspace) const {
     auto it = workspaces_.find(workspace);
     return it == workspaces_.end() ? nullptr : &it->second;
@@ -217,6 +506,8 @@ class MemoryStorage final : public Storage {
   std::map<std::string, Workspace, std::less<>> workspaces_;  // GUARDED_BY(mu_)
   std::unordered_set<std::string> provider_ids_;              // GUARDED_BY(mu_)
   std::unordered_set<std::string> event_ids_;                 // GUARDED_BY(mu_)
+  std::map<std::string, StoredApiKey, std::less<>> api_keys_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::string, std::less<>> settings_;   // GUARDED_BY(mu_)
 };
 
 }  // namespace

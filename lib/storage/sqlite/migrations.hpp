@@ -71,6 +71,66 @@ CREATE TABLE audit_heads (
   hash TEXT NOT NULL
 );
 )sql"},
+    // From here on providers.client_secret holds a Vault envelope (a BLOB);
+    // a TEXT value there is a plaintext secret written by version 1, sealed
+    // by ProviderRegistry::seal_plaintext_secrets at startup.
+    {2, "connections and sealed credentials", R"sql(
+CREATE TABLE connections (
+  id TEXT PRIMARY KEY,
+  workspace TEXT NOT NULL,
+  provider_id TEXT NOT NULL,
+  provider_name TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX connections_by_workspace ON connections (workspace, id);
+CREATE INDEX connections_by_provider ON connections (provider_id);
+
+CREATE TABLE connection_credentials (
+  connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+  field TEXT NOT NULL,
+  envelope BLOB NOT NULL,
+  PRIMARY KEY (connection_id, field)
+);
+)sql"},
+    {3, "api keys and settings", R"sql(
+-- An API key is stored as its keyed hash, never its text.
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  workspace TEXT NOT NULL,
+  role TEXT NOT NULL,
+  label TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX api_keys_by_workspace ON api_keys (workspace, created_at, id);
+
+CREATE TABLE settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql"},
+    {4, "provider discovery state", R"sql(
+-- The discovery state of a provider with enable_discovery, once its issuer
+-- was asked: the last document that validated (discovery_document_to_json;
+-- NULL while no attempt has succeeded) and the last attempt's outcome
+-- (last_error: {"reason","message","at"}, NULL after a success). fetched_at
+-- and expires_at repeat the document's so that expired documents can be found
+-- by index. Written in the same transaction as the provider row.
+CREATE TABLE provider_discovery (
+  provider_id TEXT PRIMARY KEY
+    REFERENCES providers (id) ON DELETE CASCADE ON UPDATE CASCADE,
+  document TEXT,
+  fetched_at INTEGER,
+  expires_at INTEGER,
+  last_error TEXT,
+  last_attempt_at INTEGER NOT NULL
+);
+CREATE INDEX provider_discovery_by_expiry ON provider_discovery (expires_at);
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;

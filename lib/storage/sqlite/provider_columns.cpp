@@ -109,4 +109,35 @@ std::optional<CredentialSchema> decode_credential_schema(std::string_view text) 
   return schema;
 }
 
+std::string encode_discovery_document(const DiscoveryDocument& document) {
+  return boost::json::serialize(discovery_document_to_json(document));
+}
+
+std::optional<std::string> encode_discovery_error(const std::optional<DiscoveryAttemptError>& e) {
+  if (!e) return std::nullopt;
+  return boost::json::serialize(discovery_attempt_error_to_json(*e));
+}
+
+std::optional<DiscoveryState> decode_discovery_state(const std::optional<std::string>& document,
+                                                     const std::optional<std::string>& last_error,
+                                                     Timestamp last_attempt_at) {
+  DiscoveryState state;
+  state.last_attempt_at = last_attempt_at;
+  if (document) {
+    auto value = parse(*document);
+    if (!value) return std::nullopt;
+    auto decoded = discovery_document_from_json(*value);
+    if (!decoded.ok()) return std::nullopt;
+    state.document = std::move(decoded).value();
+  }
+  if (last_error) {
+    auto value = parse(*last_error);
+    if (!value) return std::nullopt;
+    auto decoded = discovery_attempt_error_from_json(*value);
+    if (!decoded.ok()) return std::nullopt;
+    state.last_error = std::move(decoded).value();
+  }
+  return state;
+}
+
 }  // namespace nexus::sqlite

@@ -25,4 +25,13 @@ std::optional<Params> decode_params(std::string_view text);
 std::string encode_credential_schema(const CredentialSchema& schema);
 std::optional<CredentialSchema> decode_credential_schema(std::string_view text);
 
+// provider_discovery.document: discovery_document_to_json; last_error:
+// discovery_attempt_error_to_json, NULL (nullopt) when there is none.
+std::string encode_discovery_document(const DiscoveryDocument& document);
+std::optional<std::string> encode_discovery_error(const std::optional<DiscoveryAttemptError>& e);
+// The state a provider_discovery row holds; nullopt when a column is corrupt.
+std::optional<DiscoveryState> decode_discovery_state(const std::optional<std::string>& document,
+                                                     const std::optional<std::string>& last_error,
+                                                     Timestamp last_attempt_at);
+
 }  // namespace nexus::sqlite

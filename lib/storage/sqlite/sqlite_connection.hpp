@@ -57,6 +57,7 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, const std::optional<std::string>& text);  // NULL when absent
   Statement& bind_null(int index);
+  Statement& bind_blob(int index, std::string_view bytes);
 
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step();
@@ -69,6 +70,8 @@ class Statement {
   std::string text(int column) const;  // "" for NULL
   std::optional<std::string> optional_text(int column) const;
   std::int64_t integer(int column) const;
+  std::string blob(int column) const;  // "" for NULL
+  bool is_blob(int column) const;
 
  private:
   sqlite3_stmt* stmt_;

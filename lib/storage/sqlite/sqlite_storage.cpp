@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,7 @@
 #include "detail/audit_chain.hpp"
 #include "nexus/clock.hpp"
 #include "nexus/storage.hpp"
+#include "nexus/vault.hpp"
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/provider_columns.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
@@ -42,10 +44,16 @@ namespace {
 
 // The SELECT list and the ?N numbering of the INSERT and UPDATE below share
 // one order: column k of a SELECT is parameter k + 1.
+// The SELECT list ends with provider_discovery's columns (kDiscovery*), which
+// only kProviderFrom supplies.
 constexpr const char* kProviderColumns =
     "id, workspace, name, auth_type, client_id, client_secret, issuer, auth_url, token_url, "
     "api_base_url, user_info_endpoint, jwks_uri, enable_discovery, scopes, params, "
-    "credential_schema, description, category, created_at, updated_at, version";
+    "credential_schema, description, category, created_at, updated_at, version, "
+    "document, last_error, last_attempt_at";
+constexpr const char* kProviderFrom =
+    " FROM providers LEFT JOIN provider_discovery ON provider_discovery.provider_id = "
+    "providers.id";
 enum ProviderColumn {
   kId,
   kWorkspace,
@@ -67,7 +75,10 @@ enum ProviderColumn {
   kCategory,
   kCreatedAt,
   kUpdatedAt,
-  kVersion
+  kVersion,
+  kDiscoveryDocument,
+  kDiscoveryLastError,
+  kDiscoveryLastAttemptAt
 };
 
 constexpr std::string_view kInsertProvider =
@@ -117,7 +128,6 @@ void bind_provider(Statement& stmt, const Provider& p) {
       .bind(kName + 1, s.name)
       .bind(kAuthType + 1, to_string(s.auth_type))
       .bind(kClientId + 1, s.client_id)
-      .bind(kClientSecret + 1, s.client_secret)
       .bind(kIssuer + 1, s.issuer)
       .bind(kAuthUrl + 1, s.auth_url)
       .bind(kTokenUrl + 1, s.token_url)
@@ -132,6 +142,13 @@ void bind_provider(Statement& stmt, const Provider& p) {
       .bind(kCreatedAt + 1, to_millis(p.created_at))
       .bind(kUpdatedAt + 1, to_millis(p.updated_at))
       .bind(kVersion + 1, p.version);
+  // A sealed secret is a BLOB; a TEXT value is a plaintext secret (written by
+  // schema version 1, or by a caller that seals nothing).
+  if (!p.sealed_client_secret.empty()) {
+    stmt.bind_blob(kClientSecret + 1, p.sealed_client_secret);
+  } else {
+    stmt.bind(kClientSecret + 1, s.client_secret);
+  }
   if (s.credential_schema) {
     stmt.bind(kCredentialSchema + 1, encode_credential_schema(*s.credential_schema));
   } else {
@@ -164,7 +181,11 @@ Result<Provider> read_provider(const Statement& row) {
     s.credential_schema = std::move(*schema);
   }
   s.client_id = row.optional_text(kClientId);
-  s.client_secret = row.optional_text(kClientSecret);
+  if (row.is_blob(kClientSecret)) {
+    p.sealed_client_secret = row.blob(kClientSecret);
+  } else {
+    s.client_secret = row.optional_text(kClientSecret);
+  }
   s.issuer = row.optional_text(kIssuer);
   s.auth_url = row.optional_text(kAuthUrl);
   s.token_url = row.optional_text(kTokenUrl);
@@ -177,6 +198,13 @@ Result<Provider> read_provider(const Statement& row) {
   p.created_at = from_millis(row.integer(kCreatedAt));
   p.updated_at = from_millis(row.integer(kUpdatedAt));
   p.version = row.integer(kVersion);
+  if (!row.is_null(kDiscoveryLastAttemptAt)) {
+    auto discovery = decode_discovery_state(row.optional_text(kDiscoveryDocument),
+                                            row.optional_text(kDiscoveryLastError),
+                                            from_millis(row.integer(kDiscoveryLastAttemptAt)));
+    if (!discovery) return corrupt_row("provider_discovery");
+    p.discovery = std::move(*discovery);
+  }
   return p;
 }
 
@@ -198,6 +226,36 @@ AuditEvent read_event(const Statement& row) {
   return e;
 }
 
+constexpr const char* kApiKeyColumns = "id, workspace, role, label, hash, created_at, revoked_at";
+enum ApiKeyColumn {
+  kKeyId,
+  kKeyWorkspace,
+  kKeyRole,
+  kKeyLabel,
+  kKeyHash,
+  kKeyCreatedAt,
+  kKeyRevokedAt
+};
+
+Result<StoredApiKey> read_api_key(const Statement& row) {
+  StoredApiKey k;
+  k.key.id = row.text(kKeyId);
+  k.key.workspace = row.text(kKeyWorkspace);
+  auto role = parse_role(row.text(kKeyRole));
+  if (!role) return corrupt_row("api_keys");
+  k.key.role = *role;
+  k.key.label = row.text(kKeyLabel);
+  k.hash = row.text(kKeyHash);
+  k.key.created_at = from_millis(row.integer(kKeyCreatedAt));
+  if (!row.is_null(kKeyRevokedAt)) k.key.revoked_at = from_millis(row.integer(kKeyRevokedAt));
+  return k;
+}
+
+Status api_key_not_found(bool active_only) {
+  return Status(ErrorCode::kNotFound,
+                active_only ? "no active API key has that id" : "no API key has that id");
+}
+
 // Collects every row of `stmt`, read by `read_row`, into a vector.
 template <typename T, typename ReadRow>
 Result<std::vector<T>> collect(Statement& stmt, std::string_view operation, ReadRow read_row) {
@@ -212,8 +270,38 @@ Result<std::vector<T>> collect(Statement& stmt, std::string_view operation, Read
   return out;
 }
 
-// ---------------------------------------------------------------------------
-// Transactions
+constexpr const char* kConnectionColumns =
+    "id, workspace, provider_id, provider_name, user_id, status, created_at, updated_at";
+
+Result<ConnectionRecord> read_connection(const Statement& row) {
+  ConnectionRecord c;
+  c.id = row.text(0);
+  c.workspace = row.text(1);
+  c.provider_id = row.text(2);
+  c.provider_name = row.text(3);
+  c.user_id = row.text(4);
+  std::string status = row.text(5);
+  if (status == to_string(ConnectionStatus::kActive)) {
+    c.status = ConnectionStatus::kActive;
+  } else if (status == to_string(ConnectionStatus::kProviderDeleted)) {
+    c.status = ConnectionStatus::kProviderDeleted;
+  } else {
+    return corrupt_row("connections");
+  }
+  c.created_at = from_millis(row.integer(6));
+  c.updated_at = from_millis(row.integer(7));
+  return c;
+}
+
+// Every sealed value: (workspace, owner_kind, owner_id, field, envelope), in
+// a stable order. Plaintext (TEXT) client secrets are not envelopes.
+constexpr std::string_view kAllEnvelopes =
+    "SELECT workspace, 'provider', id, 'client_secret', client_secret FROM providers "
+    "WHERE typeof(client_secret) = 'blob' "
+    "UNION ALL SELECT c.workspace, 'connection', c.id, 'credentials.' || f.field, f.envelope "
+    "FROM connection_credentials f JOIN connections c ON c.id = f.connection_id "
+    "ORDER BY 2, 3, 4";
+
 
 // Rolls back whatever the connection still has open when it goes out of
 // scope: an error return, a failed COMMIT or an exception.
@@ -266,6 +354,40 @@ Status check_version(Connection& c, std::string_view workspace, std::string_view
   if (!version->has_value()) return detail::provider_not_found();
   if (**version != expected_version) return detail::version_conflict(**version, expected_version);
   return Status::Ok();
+}
+
+// Makes provider_discovery hold provider.discovery: the row replaced, or
+// deleted when there is none. REQUIRES: the provider row is written.
+Status write_discovery_row(Connection& c, const Provider& provider, std::string_view operation) {
+  int rc;
+  if (!provider.discovery) {
+    auto stmt = c.prepare("DELETE FROM provider_discovery WHERE provider_id = ?1", rc);
+    if (!stmt) return error_status(rc, operation);
+    stmt->bind(1, provider.id);
+    rc = stmt->run();
+    return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
+  }
+  const DiscoveryState& state = *provider.discovery;
+  auto stmt = c.prepare(
+      "INSERT INTO provider_discovery (provider_id, document, fetched_at, expires_at, "
+      "last_error, last_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+      "ON CONFLICT (provider_id) DO UPDATE SET document = excluded.document, "
+      "fetched_at = excluded.fetched_at, expires_at = excluded.expires_at, "
+      "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
+      rc);
+  if (!stmt) return error_status(rc, operation);
+  stmt->bind(1, provider.id)
+      .bind(5, encode_discovery_error(state.last_error))
+      .bind(6, to_millis(state.last_attempt_at));
+  if (state.document) {
+    stmt->bind(2, encode_discovery_document(*state.document))
+        .bind(3, to_millis(state.document->fetched_at))
+        .bind(4, to_millis(state.document->expires_at));
+  } else {
+    stmt->bind_null(2).bind_null(3).bind_null(4);
+  }
+  rc = stmt->run();
+  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
 }
 
 // Writes the provider row with `sql` (kInsertProvider or kUpdateProvider).
@@ -337,6 +459,21 @@ Status append_event(Connection& c, AuditEvent& event, std::string_view workspace
   return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
 }
 
+// Fills record.credentials from connection_credentials, ordered by field.
+Status read_credentials(Connection& c, ConnectionRecord& record, std::string_view operation) {
+  int rc;
+  auto stmt = c.prepare(
+      "SELECT field, envelope FROM connection_credentials WHERE connection_id = ?1 ORDER BY field",
+      rc);
+  if (!stmt) return error_status(rc, operation);
+  stmt->bind(1, record.id);
+  record.credentials.clear();
+  while ((rc = stmt->step()) == SQLITE_ROW) {
+    record.credentials.push_back(SealedField{stmt->text(0), stmt->blob(1)});
+  }
+  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
+}
+
 // ---------------------------------------------------------------------------
 // Opening
 
@@ -364,7 +501,9 @@ int configure(Connection& c, const SqliteOptions& options, bool reader) {
   int rc = sqlite3_busy_timeout(c.handle(), options.busy_timeout_ms);
   if (rc != SQLITE_OK) return rc;
   // FULL: a commit is on disk (WAL fsync'ed) before it is acknowledged.
-  for (std::string_view pragma : {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
+  // secure_delete: erased credentials are overwritten, not left in free pages.
+  for (std::string_view pragma :
+       {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON", "PRAGMA secure_delete = ON"}) {
     if ((rc = c.run(pragma)) != SQLITE_DONE) return rc;
   }
   // Readers must never write: that is the writer connection's job.
@@ -518,6 +657,7 @@ class SqliteStorage final : public Storage {
       if (version->has_value()) return detail::provider_exists();
       Status status = write_provider_row(c, kInsertProvider, provider, kOp);
       if (!status.ok()) return status;
+      if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
       return append_event(c, event, provider.workspace, kOp);
     });
   }
@@ -531,6 +671,7 @@ class SqliteStorage final : public Storage {
       if (!status.ok()) return status;
       status = write_provider_row(c, kUpdateProvider, provider, kOp);
       if (!status.ok()) return status;
+      if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
       return append_event(c, event, provider.workspace, kOp);
     });
   }
@@ -542,10 +683,21 @@ class SqliteStorage final : public Storage {
       Status status = check_version(c, workspace, name, expected_version, kOp);
       if (!status.ok()) return status;
       int rc;
-      auto stmt = c.prepare("DELETE FROM providers WHERE workspace = ?1 AND name = ?2", rc);
-      if (!stmt) return error_status(rc, kOp);
-      stmt->bind(1, workspace).bind(2, name);
-      if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      // The provider's connections can no longer be used: say so, and erase
+      // their sealed values rather than keep secrets nobody can retrieve.
+      for (std::string_view sql :
+           {"DELETE FROM connection_credentials WHERE connection_id IN (SELECT c.id FROM "
+            "connections c JOIN providers p ON c.provider_id = p.id WHERE p.workspace = ?1 AND "
+            "p.name = ?2)",
+            "UPDATE connections SET status = 'provider_deleted', updated_at = ?3 WHERE "
+            "provider_id = (SELECT id FROM providers WHERE workspace = ?1 AND name = ?2)",
+            "DELETE FROM providers WHERE workspace = ?1 AND name = ?2"}) {
+        auto stmt = c.prepare(sql, rc);
+        if (!stmt) return error_status(rc, kOp);
+        stmt->bind(1, workspace).bind(2, name);
+        if (sql.find("?3") != std::string_view::npos) stmt->bind(3, to_millis(event.at));
+        if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      }
       return append_event(c, event, workspace, kOp);
     });
   }
@@ -555,7 +707,7 @@ class SqliteStorage final : public Storage {
     return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
       int rc;
       static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      " FROM providers WHERE workspace = ?1 AND name = ?2";
+                                      kProviderFrom + " WHERE workspace = ?1 AND name = ?2";
       auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, workspace).bind(2, name);
@@ -571,7 +723,7 @@ class SqliteStorage final : public Storage {
     return read<std::vector<Provider>>(kOp, [&](Connection& c) -> Result<std::vector<Provider>> {
       // One cached statement per combination of filters; values are bound.
       std::string sql =
-          std::string("SELECT ") + kProviderColumns + " FROM providers WHERE workspace = ?1";
+          std::string("SELECT ") + kProviderColumns + kProviderFrom + " WHERE workspace = ?1";
       if (query.after_name) sql += " AND name > ?2";
       if (query.auth_type) sql += " AND auth_type = ?3";
       if (query.category) sql += " AND category = ?4";
@@ -661,6 +813,334 @@ class SqliteStorage final : public Storage {
       return stmt->integer(0);
     });
     return answer.status();
+  }
+
+  Status insert_api_key(const StoredApiKey& key, AuditEvent event) override {
+    constexpr std::string_view kOp = "insert an API key";
+    return write(kOp, [&](Connection& c) -> Status {
+      int rc;
+      auto stmt = c.prepare(
+          "INSERT INTO api_keys (id, workspace, role, label, hash, created_at, revoked_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+          rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(kKeyId + 1, key.key.id)
+          .bind(kKeyWorkspace + 1, key.key.workspace)
+          .bind(kKeyRole + 1, to_string(key.key.role))
+          .bind(kKeyLabel + 1, key.key.label)
+          .bind(kKeyHash + 1, key.hash)
+          .bind(kKeyCreatedAt + 1, to_millis(key.key.created_at));
+      if (key.key.revoked_at) {
+        stmt->bind(kKeyRevokedAt + 1, to_millis(*key.key.revoked_at));
+      } else {
+        stmt->bind_null(kKeyRevokedAt + 1);
+      }
+      rc = stmt->run();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return Status(ErrorCode::kInternal, "an API key with the same id already exists");
+      }
+      if (rc != SQLITE_DONE) return error_status(rc, kOp);
+      return append_event(c, event, key.key.workspace, kOp);
+    });
+  }
+
+  Result<StoredApiKey> get_api_key(std::string_view id) override {
+    constexpr std::string_view kOp = "read an API key";
+    return read<StoredApiKey>(kOp, [&](Connection& c) -> Result<StoredApiKey> {
+      int rc;
+      static const std::string kSql =
+          std::string("SELECT ") + kApiKeyColumns + " FROM api_keys WHERE id = ?1";
+      auto stmt = c.prepare(kSql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, id);
+      rc = stmt->step();
+      if (rc == SQLITE_ROW) return read_api_key(*stmt);
+      if (rc == SQLITE_DONE) return api_key_not_found(false);
+      return error_status(rc, kOp);
+    });
+  }
+
+  Result<std::vector<StoredApiKey>> list_api_keys(
+      std::optional<std::string_view> workspace) override {
+    constexpr std::string_view kOp = "list API keys";
+    return read<std::vector<StoredApiKey>>(
+        kOp, [&](Connection& c) -> Result<std::vector<StoredApiKey>> {
+          std::string sql = std::string("SELECT ") + kApiKeyColumns + " FROM api_keys";
+          if (workspace) sql += " WHERE workspace = ?1";
+          sql += " ORDER BY created_at, id";
+          int rc;
+          auto stmt = c.prepare(sql, rc);
+          if (!stmt) return error_status(rc, kOp);
+          if (workspace) stmt->bind(1, *workspace);
+          return collect<StoredApiKey>(*stmt, kOp, read_api_key);
+        });
+  }
+
+  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent event) override {
+    constexpr std::string_view kOp = "revoke an API key";
+    return write(kOp, [&](Connection& c) -> Status {
+      int rc;
+      std::string workspace;
+      {
+        auto find =
+            c.prepare("SELECT workspace FROM api_keys WHERE id = ?1 AND revoked_at IS NULL", rc);
+        if (!find) return error_status(rc, kOp);
+        find->bind(1, id);
+        rc = find->step();
+        if (rc == SQLITE_DONE) return api_key_not_found(true);
+        if (rc != SQLITE_ROW) return error_status(rc, kOp);
+        workspace = find->text(0);
+      }
+      auto stmt = c.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1", rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, id).bind(2, to_millis(at));
+      if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      return append_event(c, event, workspace, kOp);
+    });
+  }
+
+  Result<std::string> ensure_setting(std::string_view name,
+                                     std::string_view value_if_absent) override {
+    constexpr std::string_view kOp = "read a setting";
+    Result<std::string> value = Status(ErrorCode::kInternal, "unreachable");
+    // In the write transaction, so that concurrent first callers (in any
+    // process) agree on one value.
+    Status status = write(kOp, [&](Connection& c) -> Status {
+      int rc;
+      {
+        auto insert = c.prepare(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING", rc);
+        if (!insert) return error_status(rc, kOp);
+        insert->bind(1, name).bind(2, value_if_absent);
+        if ((rc = insert->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      }
+      auto select = c.prepare("SELECT value FROM settings WHERE name = ?1", rc);
+      if (!select) return error_status(rc, kOp);
+      select->bind(1, name);
+      if ((rc = select->step()) != SQLITE_ROW) return error_status(rc, kOp);
+      value = select->text(0);
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
+    return value;
+  }
+
+  Result<Provider> get_provider_by_id(std::string_view workspace, std::string_view id) override {
+    constexpr std::string_view kOp = "read a provider";
+    return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
+      int rc;
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
+                                      kProviderFrom + " WHERE id = ?1 AND workspace = ?2";
+      auto stmt = c.prepare(kSql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, id).bind(2, workspace);
+      rc = stmt->step();
+      if (rc == SQLITE_ROW) return read_provider(*stmt);
+      if (rc == SQLITE_DONE) return detail::provider_not_found();
+      return error_status(rc, kOp);
+    });
+  }
+
+  Status insert_connection(const ConnectionRecord& connection, AuditEvent event) override {
+    constexpr std::string_view kOp = "insert a connection";
+    return write(kOp, [&](Connection& c) -> Status {
+      int rc;
+      {
+        auto stmt = c.prepare("SELECT 1 FROM providers WHERE id = ?1 AND workspace = ?2", rc);
+        if (!stmt) return error_status(rc, kOp);
+        stmt->bind(1, connection.provider_id).bind(2, connection.workspace);
+        rc = stmt->step();
+        if (rc == SQLITE_DONE) return detail::provider_not_found();
+        if (rc != SQLITE_ROW) return error_status(rc, kOp);
+      }
+      {
+        auto stmt = c.prepare(
+            "INSERT INTO connections (id, workspace, provider_id, provider_name, user_id, status, "
+            "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rc);
+        if (!stmt) return error_status(rc, kOp);
+        stmt->bind(1, connection.id)
+            .bind(2, connection.workspace)
+            .bind(3, connection.provider_id)
+            .bind(4, connection.provider_name)
+            .bind(5, connection.user_id)
+            .bind(6, to_string(connection.status))
+            .bind(7, to_millis(connection.created_at))
+            .bind(8, to_millis(connection.updated_at));
+        rc = stmt->run();
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return detail::connection_id_taken();
+        if (rc != SQLITE_DONE) return error_status(rc, kOp);
+      }
+      for (const SealedField& f : connection.credentials) {
+        auto stmt = c.prepare(
+            "INSERT INTO connection_credentials (connection_id, field, envelope) "
+            "VALUES (?1, ?2, ?3)",
+            rc);
+        if (!stmt) return error_status(rc, kOp);
+        stmt->bind(1, connection.id).bind(2, f.name).bind_blob(3, f.envelope);
+        if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      }
+      return append_event(c, event, connection.workspace, kOp);
+    });
+  }
+
+  Result<ConnectionRecord> get_connection(std::string_view workspace,
+                                          std::string_view id) override {
+    constexpr std::string_view kOp = "read a connection";
+    return read<ConnectionRecord>(kOp, [&](Connection& c) -> Result<ConnectionRecord> {
+      int rc;
+      auto stmt = c.prepare(std::string("SELECT ") + kConnectionColumns +
+                                " FROM connections WHERE id = ?1 AND workspace = ?2",
+                            rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, id).bind(2, workspace);
+      rc = stmt->step();
+      if (rc == SQLITE_DONE) return detail::connection_not_found();
+      if (rc != SQLITE_ROW) return error_status(rc, kOp);
+      auto record = read_connection(*stmt);
+      if (!record.ok()) return record;
+      Status status = read_credentials(c, record.value(), kOp);
+      if (!status.ok()) return status;
+      return record;
+    });
+  }
+
+  Result<std::vector<ConnectionRecord>> list_connections(
+      const ConnectionListQuery& query) override {
+    constexpr std::string_view kOp = "list connections";
+    return read<std::vector<ConnectionRecord>>(
+        kOp, [&](Connection& c) -> Result<std::vector<ConnectionRecord>> {
+          std::string sql = std::string("SELECT ") + kConnectionColumns +
+                            " FROM connections WHERE workspace = ?1";
+          if (query.after_id) sql += " AND id > ?2";
+          if (query.provider_name) sql += " AND provider_name = ?3";
+          if (query.user_id) sql += " AND user_id = ?4";
+          sql += " ORDER BY id LIMIT ?5";
+          int rc;
+          std::vector<ConnectionRecord> out;
+          {
+            auto stmt = c.prepare(sql, rc);
+            if (!stmt) return error_status(rc, kOp);
+            stmt->bind(1, query.workspace);
+            if (query.after_id) stmt->bind(2, *query.after_id);
+            if (query.provider_name) stmt->bind(3, *query.provider_name);
+            if (query.user_id) stmt->bind(4, *query.user_id);
+            stmt->bind(5, sql_limit(query.limit));
+            auto rows = collect<ConnectionRecord>(*stmt, kOp, read_connection);
+            if (!rows.ok()) return rows.status();
+            out = std::move(rows).value();
+          }
+          for (ConnectionRecord& record : out) {
+            Status status = read_credentials(c, record, kOp);
+            if (!status.ok()) return status;
+          }
+          return out;
+        });
+  }
+
+  Status delete_connection(std::string_view workspace, std::string_view id,
+                           AuditEvent event) override {
+    constexpr std::string_view kOp = "delete a connection";
+    return write(kOp, [&](Connection& c) -> Status {
+      int rc;
+      auto stmt = c.prepare("DELETE FROM connections WHERE id = ?1 AND workspace = ?2", rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, id).bind(2, workspace);
+      if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+      if (sqlite3_changes(c.handle()) == 0) return detail::connection_not_found();
+      return append_event(c, event, workspace, kOp);
+    });
+  }
+
+  Status append_audit(AuditEvent event) override {
+    constexpr std::string_view kOp = "append an audit event";
+    return write(kOp, [&](Connection& c) -> Status {
+      std::string workspace = event.workspace;
+      return append_event(c, event, workspace, kOp);
+    });
+  }
+
+  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
+    constexpr std::string_view kOp = "list providers";
+    return read<std::vector<Provider>>(kOp, [&](Connection& c) -> Result<std::vector<Provider>> {
+      int rc;
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
+                                      kProviderFrom + " WHERE typeof(client_secret) = 'text' "
+                                      "ORDER BY id LIMIT ?1";
+      auto stmt = c.prepare(kSql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, sql_limit(limit));
+      return collect<Provider>(*stmt, kOp, read_provider);
+    });
+  }
+
+  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
+    constexpr std::string_view kOp = "count sealed values";
+    using Counts = std::map<std::string, std::int64_t>;
+    return read<Counts>(kOp, [&](Connection& c) -> Result<Counts> {
+      Counts counts;
+      int rc;
+      auto stmt = c.prepare(kAllEnvelopes, rc);
+      if (!stmt) return error_status(rc, kOp);
+      while ((rc = stmt->step()) == SQLITE_ROW) ++counts[Vault::key_id_of(stmt->blob(4))];
+      if (rc != SQLITE_DONE) return error_status(rc, kOp);
+      return counts;
+    });
+  }
+
+  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
+                                                       std::size_t limit) override {
+    constexpr std::string_view kOp = "list sealed values";
+    return read<std::vector<EnvelopeRef>>(
+        kOp, [&](Connection& c) -> Result<std::vector<EnvelopeRef>> {
+          std::vector<EnvelopeRef> out;
+          int rc;
+          auto stmt = c.prepare(kAllEnvelopes, rc);
+          if (!stmt) return error_status(rc, kOp);
+          while (out.size() < limit && (rc = stmt->step()) == SQLITE_ROW) {
+            std::string envelope = stmt->blob(4);
+            if (Vault::key_id_of(envelope) == key_id) continue;
+            out.push_back(EnvelopeRef{stmt->text(0), stmt->text(1), stmt->text(2), stmt->text(3),
+                                      std::move(envelope)});
+          }
+          if (out.size() < limit && rc != SQLITE_DONE) return error_status(rc, kOp);
+          return out;
+        });
+  }
+
+  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
+                                        const std::vector<std::string>& replacement) override {
+    constexpr std::string_view kOp = "re-seal values";
+    std::size_t replaced = 0;
+    Status status = write(kOp, [&](Connection& c) -> Status {
+      replaced = 0;
+      constexpr std::string_view kCredentialPrefix = "credentials.";
+      for (std::size_t i = 0; i < old.size() && i < replacement.size(); ++i) {
+        const EnvelopeRef& ref = old[i];
+        const bool provider = ref.owner_kind == "provider" && ref.field == "client_secret";
+        const bool credential =
+            ref.owner_kind == "connection" && ref.field.starts_with(kCredentialPrefix);
+        if (!provider && !credential) continue;
+        int rc;
+        auto stmt = c.prepare(
+            provider ? "UPDATE providers SET client_secret = ?1 WHERE id = ?2 AND workspace = ?3 "
+                       "AND client_secret = ?4 AND ?5 = 'client_secret'"
+                     : "UPDATE connection_credentials SET envelope = ?1 WHERE connection_id = ?2 "
+                       "AND field = ?5 AND envelope = ?4 AND connection_id IN (SELECT id FROM "
+                       "connections WHERE workspace = ?3)",
+            rc);
+        if (!stmt) return error_status(rc, kOp);
+        stmt->bind_blob(1, replacement[i]).bind(2, ref.owner_id).bind(3, ref.workspace);
+        stmt->bind_blob(4, ref.envelope);
+        stmt->bind(5, provider ? std::string_view(ref.field)
+                               : std::string_view(ref.field).substr(kCredentialPrefix.size()));
+        if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+        replaced += static_cast<std::size_t>(sqlite3_changes(c.handle()));
+      }
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
+    return replaced;
   }
 
   Result<std::vector<std::string>> pragma_on_every_connection(std::string_view name) {

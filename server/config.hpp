@@ -1,0 +1,69 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The command line and environment of the nexus binary, parsed into typed
+// settings. Flags override environment variables; every error is one line a
+// user can act on.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http_server.hpp"
+#include "net.hpp"
+#include "nexus/keys.hpp"
+#include "nexus/status.hpp"
+
+namespace nexus::server {
+
+inline constexpr std::string_view kDefaultDatabase = "sqlite:var/nexus.db";
+inline constexpr std::string_view kDefaultListen = "127.0.0.1:8090";
+inline constexpr int kMaxThreads = 256;
+
+// Reads an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+EnvLookup process_env();
+
+// The key file created on first start when the default database is used
+// without NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE (docs/sealed-credentials.md).
+inline constexpr std::string_view kDefaultMasterKeyFile = "var/master.key";
+
+// `nexus serve`: API_KEY, NEXUS_LISTEN (--listen), NEXUS_DATABASE
+// (--database), NEXUS_TRUSTED_PROXIES (--trusted-proxies), NEXUS_THREADS
+// (--threads), NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE (--master-key-file).
+// Secrets have no flag: command lines are visible to every user of the
+// machine.
+struct ServeConfig {
+  ServerOptions server;
+  std::string database = std::string(kDefaultDatabase);
+  std::optional<std::string> api_key;     // a secret: never printed
+  std::optional<std::string> master_key;  // a secret: never printed
+  std::optional<std::string> master_key_file;
+  std::vector<Cidr> trusted_proxies;
+};
+
+// `args` excludes the program name and the subcommand.
+Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, const EnvLookup& env);
+
+// Threads when NEXUS_THREADS is unset: one per core, at least 4, so that a
+// few requests blocked on the database do not hold up the rest.
+int default_threads();
+
+// `nexus keys create --workspace W --role R [--label L]`,
+// `nexus keys list [--workspace W]`, `nexus keys revoke ID`; each also takes
+// --database (NEXUS_DATABASE).
+struct KeysCommand {
+  enum class Action { kCreate, kList, kRevoke } action = Action::kList;
+  std::string database = std::string(kDefaultDatabase);
+  std::optional<std::string> workspace;
+  Role role = Role::kAgent;
+  std::string label;
+  std::string key_id;
+};
+
+// `args` excludes the program name and "keys".
+Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, const EnvLookup& env);
+
+}  // namespace nexus::server

@@ -1,0 +1,230 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The nexus binary: `nexus serve` runs the HTTP server; `nexus keys
+// create|list|revoke` manages API keys in the same database.
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "http_server.hpp"
+#include "nexus/keys.hpp"
+#include "nexus/nexus.hpp"
+#include "nexus/sealing.hpp"
+#include "nexus/vault.hpp"
+#include "router.hpp"
+
+namespace {
+
+using namespace nexus;
+using namespace nexus::server;
+
+constexpr int kExitConfig = 2;   // bad configuration or usage
+constexpr int kExitRuntime = 1;  // database, key store or listener failed
+
+constexpr const char* kUsage =
+    "usage: nexus serve [--listen IP:PORT] [--database URL] [--threads N] "
+    "[--trusted-proxies CIDRS]\n"
+    "             [--master-key-file PATH]\n"
+    "       nexus keys create --workspace W --role admin|agent|auditor [--label L]\n"
+    "       nexus keys list [--workspace W]\n"
+    "       nexus keys revoke KEY_ID\n"
+    "environment: API_KEY, NEXUS_LISTEN, NEXUS_DATABASE, NEXUS_TRUSTED_PROXIES, NEXUS_THREADS,\n"
+    "             NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE\n";
+
+int fail(int code, const std::string& what, const Status& s) {
+  std::string line = "nexus: " + what + s.message();
+  std::fprintf(stderr, "%s\n", line.c_str());
+  return code;
+}
+
+void log_event(const boost::json::object& fields) {
+  boost::json::object line{{"time", format_rfc3339(system_clock().now())}, {"level", "info"}};
+  for (const auto& f : fields) line.insert_or_assign(f.key(), f.value());
+  std::string text = boost::json::serialize(line) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+struct Opened {
+  std::unique_ptr<Storage> storage;
+  std::unique_ptr<KeyService> keys;
+};
+
+Result<Opened> open_database(const std::string& url) {
+  auto storage = open_storage(url);
+  if (!storage.ok()) {
+    return Status(storage.status().code(),
+                  "cannot open database \"" + url + "\": " + storage.status().message());
+  }
+  Opened opened{.storage = std::move(storage).value(), .keys = nullptr};
+  auto keys = KeyService::open({.storage = opened.storage.get()});
+  if (!keys.ok()) {
+    return Status(keys.status().code(),
+                  "cannot read the API keys of \"" + url + "\": " + keys.status().message());
+  }
+  opened.keys = std::move(keys).value();
+  return opened;
+}
+
+// The keyring that seals client secrets: NEXUS_MASTER_KEY or
+// NEXUS_MASTER_KEY_FILE; without either, the default database gets
+// var/master.key (created on first start) and the memory database a key that
+// lives as long as its data.
+Result<LoadedKeyring> load_keyring(const ServeConfig& config) {
+  if (!config.master_key && !config.master_key_file && config.database == "memory:") {
+    return LoadedKeyring{Keyring::generate(), "memory", false};
+  }
+  MasterKeySource source{.key_base64 = config.master_key,
+                         .key_file = config.master_key_file,
+                         .default_file = std::string(kDefaultMasterKeyFile),
+                         .generate_default = config.database == kDefaultDatabase};
+  return load_master_keys(source);
+}
+
+RequestContext cli_context(const char* agent) {
+  return RequestContext{.workspace = std::string(kDefaultWorkspace),
+                        .actor = std::nullopt,
+                        .caller_ip = "",
+                        .user_agent = agent};
+}
+
+int serve(const std::vector<std::string>& args) {
+  auto config = parse_serve_config(args, process_env());
+  if (!config.ok()) return fail(kExitConfig, "", config.status());
+
+  auto keyring = load_keyring(config.value());
+  if (config->master_key) wipe(*config->master_key);
+  if (!keyring.ok()) return fail(kExitConfig, "", keyring.status());
+  auto db = open_database(config->database);
+  if (!db.ok()) return fail(kExitRuntime, "", db.status());
+  Opened opened = std::move(db).value();
+  // Refuse before serving when stored secrets could not be opened.
+  if (Status s = check_keyring_covers(*opened.storage, keyring->keyring); !s.ok()) {
+    return fail(kExitConfig, "", s);
+  }
+  if (keyring->generated) {
+    std::fprintf(stderr,
+                 "nexus: created the master key file %s (mode 0600) to seal secrets; in "
+                 "production, supply NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE\n",
+                 keyring->origin.c_str());
+  }
+  Vault vault(std::make_shared<const Keyring>(std::move(keyring->keyring)));
+
+  std::optional<std::string_view> configured;
+  if (config->api_key) configured = *config->api_key;
+  auto boot = opened.keys->bootstrap_admin(cli_context("nexus serve"), configured);
+  if (config->api_key) wipe(*config->api_key);
+  if (!boot.ok()) return fail(kExitRuntime, "API_KEY: ", boot.status());
+  if (boot->generated) {
+    // The one time this key exists in clear: stderr, not the JSON log.
+    std::fprintf(stderr,
+                 "nexus: API_KEY is not set, so an admin key for workspace \"%s\" was generated "
+                 "(id %s).\nIt is shown only this once; store it now:\n\n  %s\n\n"
+                 "Set API_KEY to choose your own, or create keys with `nexus keys create`.\n",
+                 boot->generated->key.workspace.c_str(), boot->generated->key.id.c_str(),
+                 boot->generated->text.c_str());
+    boot->generated.reset();
+  }
+  for (const std::string& id : boot->revoked_ids) {
+    log_event({{"msg", "revoked the previous API_KEY key"}, {"key_id", id}});
+  }
+
+  RegistryOptions registry_options;
+  registry_options.storage = opened.storage.get();
+  registry_options.vault = &vault;
+  ProviderRegistry registry(registry_options);
+  auto sealed = registry.seal_plaintext_secrets();
+  if (!sealed.ok()) return fail(kExitRuntime, "cannot seal stored secrets: ", sealed.status());
+  if (sealed.value() > 0) {
+    log_event({{"msg", "sealed client secrets stored in clear"}, {"count", sealed.value()}});
+  }
+  AuditLog audit(*opened.storage);
+  RouterOptions router_options;
+  router_options.trusted_proxies = config->trusted_proxies;
+  Router router(RouterServices{.registry = &registry,
+                               .audit = &audit,
+                               .keys = opened.keys.get(),
+                               .storage = opened.storage.get()},
+                std::move(router_options));
+
+  Status s = run_http_server(config->server, router, [&](const ListenAddress& bound) {
+    log_event({{"msg", "listening"},
+               {"address", bound.to_string()},
+               {"threads", config->server.threads}});
+  });
+  if (!s.ok()) return fail(kExitRuntime, "", s);
+
+  // Every in-flight request has finished: close the database, then exit.
+  opened.keys.reset();
+  opened.storage.reset();
+  log_event({{"msg", "stopped"}});
+  return EXIT_SUCCESS;
+}
+
+std::string format_key(const ApiKey& k) {
+  std::string line = k.id + "  " + k.workspace + "  " + std::string(to_string(k.role)) + "  " +
+                     format_rfc3339(k.created_at) + "  " +
+                     (k.revoked_at ? "revoked " + format_rfc3339(*k.revoked_at) : "active");
+  if (!k.label.empty()) line += "  " + k.label;
+  return line;
+}
+
+int keys(const std::vector<std::string>& args) {
+  auto cmd = parse_keys_command(args, process_env());
+  if (!cmd.ok()) return fail(kExitConfig, "", cmd.status());
+  auto db = open_database(cmd->database);
+  if (!db.ok()) return fail(kExitRuntime, "", db.status());
+  Opened opened = std::move(db).value();
+  RequestContext ctx = cli_context("nexus keys");
+  if (const char* user = std::getenv("USER")) ctx.actor = std::string("cli:") + user;
+
+  switch (cmd->action) {
+    case KeysCommand::Action::kCreate: {
+      auto issued = opened.keys->create(ctx, *cmd->workspace, cmd->role, cmd->label);
+      if (!issued.ok()) return fail(kExitRuntime, "", issued.status());
+      std::fprintf(stderr, "created %s (workspace %s, role %s); the key is shown only once:\n",
+                   issued->key.id.c_str(), issued->key.workspace.c_str(),
+                   std::string(to_string(issued->key.role)).c_str());
+      std::fprintf(stdout, "%s\n", issued->text.c_str());
+      return EXIT_SUCCESS;
+    }
+    case KeysCommand::Action::kList: {
+      std::optional<std::string_view> workspace;
+      if (cmd->workspace) workspace = *cmd->workspace;
+      auto list = opened.keys->list(workspace);
+      if (!list.ok()) return fail(kExitRuntime, "", list.status());
+      for (const ApiKey& k : list.value()) std::fprintf(stdout, "%s\n", format_key(k).c_str());
+      return EXIT_SUCCESS;
+    }
+    case KeysCommand::Action::kRevoke: {
+      Status s = opened.keys->revoke(ctx, cmd->key_id);
+      if (!s.ok()) return fail(kExitRuntime, "", s);
+      std::fprintf(stdout, "revoked %s\n", cmd->key_id.c_str());
+      return EXIT_SUCCESS;
+    }
+  }
+  return kExitRuntime;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Whole lines reach a pipe or file as soon as they are written.
+  std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? kExitConfig : EXIT_SUCCESS;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "serve") return serve(args);
+  if (command == "keys") return keys(args);
+  std::fprintf(stderr, "nexus: unknown command \"%s\"\n%s", command.c_str(), kUsage);
+  return kExitConfig;
+}

@@ -1,0 +1,307 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+#include "router.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "route_support.hpp"
+
+namespace nexus::server {
+namespace {
+
+struct RouteEntry {
+  RouteInfo info;
+  RouteHandler handler;
+};
+
+// Matching order: a literal segment wins over a {parameter} for the same
+// method ("GET /v1/providers/metadata" before "GET /v1/providers/{name}").
+const std::vector<RouteEntry>& route_entries() {
+  static const std::vector<RouteEntry> entries = {
+      {{"GET", "/healthz", std::nullopt}, healthz},
+      {{"GET", "/readyz", std::nullopt}, readyz},
+      {{"GET", "/metrics", std::nullopt}, metrics_text},
+      {{"POST", "/v1/providers", Permission::kWriteProviders}, create_provider},
+      {{"GET", "/v1/providers", Permission::kReadProviders}, list_providers},
+      {{"GET", "/v1/providers/metadata", Permission::kReadProviders}, provider_metadata},
+      {{"GET", "/v1/providers/{name}", Permission::kReadProviders}, get_provider},
+      {{"PATCH", "/v1/providers/{name}", Permission::kWriteProviders}, patch_provider},
+      {{"DELETE", "/v1/providers/{name}", Permission::kWriteProviders}, delete_provider},
+      {{"GET", "/v1/audit", Permission::kReadAudit}, query_audit},
+      {{"GET", "/v1/audit/verify", Permission::kReadAudit}, verify_audit},
+  };
+  return entries;
+}
+
+constexpr std::string_view kApiPrefix = "/v1/";
+constexpr std::size_t kMaxRequestIdLength = 128;
+constexpr std::string_view kInternalMessage =
+    "the server failed to handle the request; the request id identifies it in the server log";
+
+// Matches `path` against `pattern`; on success `param` holds the raw
+// {parameter} segment, if any.
+bool match(std::string_view pattern, std::string_view path, std::string_view& param) {
+  while (!pattern.empty() && !path.empty()) {
+    if (pattern.front() != '/' || path.front() != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    std::string_view pseg = pattern.substr(0, pattern.find('/'));
+    std::string_view seg = path.substr(0, path.find('/'));
+    if (pseg.size() > 1 && pseg.front() == '{') {
+      if (seg.empty()) return false;
+      param = seg;
+    } else if (pseg != seg) {
+      return false;
+    }
+    pattern.remove_prefix(pseg.size());
+    path.remove_prefix(seg.size());
+  }
+  return pattern.empty() && path.empty();
+}
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void parse_query(std::string_view query, Exchange& ex) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    auto name = percent_decode(pair.substr(0, eq), true);
+    auto value = percent_decode(
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    if (!name || !value) {
+      if (!ex.query_error) ex.query_error = name ? *name : std::string("query");
+      continue;
+    }
+    ex.query.emplace_back(std::move(*name), std::move(*value));
+  }
+}
+
+void default_log_sink(std::string_view line) {
+  // One fwrite per line: stdio's lock keeps lines whole across threads.
+  std::string buf(line);
+  buf += '\n';
+  std::fwrite(buf.data(), 1, buf.size(), stdout);
+}
+
+std::vector<RouteLabel> route_labels() {
+  std::vector<RouteLabel> labels;
+  for (const auto& e : route_entries()) {
+    labels.push_back({std::string(e.info.method), std::string(e.info.path)});
+  }
+  return labels;
+}
+
+}  // namespace
+
+int http_status(ErrorCode code) noexcept {
+  switch (code) {
+    case ErrorCode::kOk:
+      return 200;
+    case ErrorCode::kInvalidJson:
+      return 400;
+    case ErrorCode::kValidationFailed:
+      return 400;
+    case ErrorCode::kUnauthorized:
+      return 401;
+    case ErrorCode::kForbidden:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kProviderNotFound:
+      return 404;
+    case ErrorCode::kMethodNotAllowed:
+      return 405;
+    case ErrorCode::kProviderExists:
+      return 409;
+    case ErrorCode::kVersionConflict:
+      return 412;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kInternal:
+      return 500;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kDiscoveryFailed:
+      return 502;
+    case ErrorCode::kProviderDeleted:
+      return 410;
+    case ErrorCode::kCredentialUnreadable:
+      return 500;
+  }
+  return 500;
+}
+
+HttpResponse error_response(const Status& status) {
+  ErrorCode code = status.ok() ? ErrorCode::kInternal : status.code();
+  boost::json::object body;
+  body["code"] = to_string(code);
+  if (code == ErrorCode::kInternal) {
+    body["message"] = kInternalMessage;
+  } else {
+    body["message"] = status.message();
+    if (!status.field().empty()) body["field"] = status.field();
+  }
+  HttpResponse r = json_response(http_status(code), body);
+  if (code == ErrorCode::kInternal || code == ErrorCode::kUnavailable) {
+    r.log_error = status.message();
+  }
+  return r;
+}
+
+Router::Router(RouterServices services, RouterOptions options)
+    : services_(services), options_(std::move(options)), metrics_(route_labels()) {
+  if (!options_.log_sink) options_.log_sink = default_log_sink;
+}
+
+const std::vector<RouteInfo>& Router::routes() {
+  static const std::vector<RouteInfo> infos = [] {
+    std::vector<RouteInfo> out;
+    for (const auto& e : route_entries()) out.push_back(e.info);
+    return out;
+  }();
+  return infos;
+}
+
+HttpResponse Router::reject(const Status& status) const {
+  HttpResponse r = error_response(status);
+  r.request_id = make_id(system_random(), "req_");
+  r.set_header("X-Request-Id", r.request_id);
+  return r;
+}
+
+HttpResponse Router::handle(const HttpRequest& request) const {
+  std::string request_id = request.header("x-request-id");
+  if (!valid_request_id(request_id)) request_id = make_id(system_random(), "req_");
+  std::string caller_ip = resolve_caller_ip(request.peer_ip, request.header("x-forwarded-for"),
+                                            options_.trusted_proxies);
+  HttpResponse response;
+  try {
+    response = dispatch(request, caller_ip);
+  } catch (const std::exception& e) {
+    response = error_response(Status(ErrorCode::kInternal, e.what()));
+  } catch (...) {
+    response = error_response(Status(ErrorCode::kInternal, "unknown exception"));
+  }
+  response.request_id = request_id;
+  response.caller_ip = std::move(caller_ip);
+  response.set_header("X-Request-Id", request_id);
+  return response;
+}
+
+HttpResponse Router::dispatch(const HttpRequest& request, const std::string& caller_ip) const {
+  std::string_view target = request.target;
+  std::string_view path = target.substr(0, target.find('?'));
+  Exchange ex{
+      .request = request, .path = path, .query = {}, .query_error = {}, .name = {}, .ctx = {}};
+  if (path.size() < target.size()) parse_query(target.substr(path.size() + 1), ex);
+
+  const auto& entries = route_entries();
+  int index = -1;
+  std::string_view param;
+  std::string allow;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    std::string_view p;
+    if (!match(entries[i].info.path, path, p)) continue;
+    if (entries[i].info.method == request.method) {
+      if (index < 0) {
+        index = static_cast<int>(i);
+        param = p;
+      }
+    } else if (allow.find(entries[i].info.method) == std::string::npos) {
+      if (!allow.empty()) allow += ", ";
+      allow += entries[i].info.method;
+    }
+  }
+
+  // Every /v1 path needs a key, matched or not: without one, the answer is
+  // 401 whatever the route, so the API's shape stays hidden.
+  std::optional<Caller> caller;
+  if (path.substr(0, kApiPrefix.size()) == kApiPrefix) {
+    std::string key = request.header("x-api-key");
+    Result<Caller> c = services_.keys->authenticate(key);
+    wipe(key);
+    if (!c.ok()) {
+      HttpResponse r = error_response(c.status());
+      r.route_index = index;
+      return r;
+    }
+    caller = std::move(c).value();
+  }
+
+  HttpResponse response;
+  if (index < 0 && !allow.empty()) {
+    response = error_response(ErrorCode::kMethodNotAllowed,
+                              "this route does not support the method; use " + allow);
+    response.set_header("Allow", allow);
+  } else if (index < 0) {
+    response = error_response(ErrorCode::kNotFound, "no such route; see docs/openapi.yaml");
+  } else if (const RouteEntry& route = entries[index];
+             route.info.permission &&
+             (!caller || !role_allows(caller->role, *route.info.permission))) {
+    response = error_response(ErrorCode::kForbidden,
+                              "this API key's role (" +
+                                  std::string(caller ? to_string(caller->role) : "none") +
+                                  ") may not do this");
+  } else if (auto name = percent_decode(param, false); !name) {
+    response = error_response(ErrorCode::kNotFound, "no such route; see docs/openapi.yaml");
+  } else {
+    ex.name = std::move(*name);
+    if (caller) {
+      ex.ctx.workspace = caller->workspace;
+      ex.ctx.actor = caller->key_id;
+    }
+    ex.ctx.caller_ip = caller_ip;
+    ex.ctx.user_agent = request.header("user-agent").substr(0, options_.max_user_agent_length);
+    RouteDeps deps{services_, options_, metrics_};
+    response = route.handler(deps, ex);
+  }
+  response.route_index = index;
+  if (caller) response.key_id = caller->key_id;
+  return response;
+}
+
+void Router::finish(const HttpRequest* request, const HttpResponse& response,
+                    std::chrono::nanoseconds duration) const {
+  metrics_.record(response.route_index, response.status, duration);
+  try {
+    const auto& entries = route_entries();
+    bool matched = response.route_index >= 0 &&
+                   static_cast<std::size_t>(response.route_index) < entries.size();
+    boost::json::object line;
+    line["time"] = format_rfc3339(system_clock().now());
+    line["level"] = response.status >= 500 ? "error" : "info";
+    line["msg"] = "request";
+    line["request_id"] = response.request_id;
+    line["method"] = request ? std::string_view(request->method).substr(0, 16) : "";
+    line["route"] = matched ? entries[response.route_index].info.path : "unmatched";
+    line["status"] = response.status;
+    line["duration_us"] = std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
+    if (!response.caller_ip.empty()) {
+      line["caller_ip"] = response.caller_ip;
+    } else if (request) {
+      line["caller_ip"] = request->peer_ip;
+    }
+    if (!response.key_id.empty()) line["key_id"] = response.key_id;
+    if (!response.log_error.empty()) line["error"] = response.log_error;
+    options_.log_sink(boost::json::serialize(line));
+  } catch (...) {
+    // Losing a log line must not fail the request.
+  }
+}
+
+}  // namespace nexus::server

@@ -1,0 +1,93 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The router: a pure function from a parsed HTTP request to a response. It
+// authenticates the caller (KeyService), matches a route, calls one library
+// function and renders the result; it holds no provider rules. No Beast or
+// Asio: tests drive it without sockets.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http_message.hpp"
+#include "metrics.hpp"
+#include "net.hpp"
+#include "nexus/audit.hpp"
+#include "nexus/keys.hpp"
+#include "nexus/registry.hpp"
+#include "nexus/status.hpp"
+#include "nexus/storage.hpp"
+
+namespace nexus::server {
+
+struct RouterOptions {
+  // Proxies whose X-Forwarded-For is believed for the caller IP.
+  std::vector<Cidr> trusted_proxies;
+  // Deepest JSON nesting a body may have.
+  std::size_t json_max_depth = 32;
+  // Longest User-Agent kept for the audit log.
+  std::size_t max_user_agent_length = 256;
+  // Where the access log goes, one JSON object per line. Default: stdout.
+  std::function<void(std::string_view line)> log_sink;
+};
+
+// What the router calls. Every pointer is required and must outlive the
+// router.
+struct RouterServices {
+  ProviderRegistry* registry = nullptr;
+  AuditLog* audit = nullptr;
+  KeyService* keys = nullptr;
+  Storage* storage = nullptr;
+};
+
+// One entry of the route table, as documented in docs/openapi.yaml.
+struct RouteInfo {
+  std::string_view method;
+  std::string_view path;  // template: "/v1/providers/{name}"
+  // nullopt: public (no X-API-Key); else the permission the caller's role
+  // must carry.
+  std::optional<Permission> permission;
+};
+
+// The HTTP status of each library error code: the server's one mapping table.
+int http_status(ErrorCode code) noexcept;
+
+// An error response: {"code", "message", "field"?}. For kInternal the message
+// is replaced by a generic one (the original goes to the log only).
+HttpResponse error_response(const Status& status);
+
+class Router {
+ public:
+  Router(RouterServices services, RouterOptions options);
+
+  // Thread-safe. Never throws; an unexpected exception becomes a 500.
+  HttpResponse handle(const HttpRequest& request) const;
+
+  // Records `response` in the metrics and writes its access log line.
+  // `request` may be null when the request could not be parsed.
+  void finish(const HttpRequest* request, const HttpResponse& response,
+              std::chrono::nanoseconds duration) const;
+
+  // An error answered before a request reached handle() (body too large,
+  // ...): a request id is generated and the response is ready to send.
+  HttpResponse reject(const Status& status) const;
+
+  // The route table, in matching order.
+  static const std::vector<RouteInfo>& routes();
+
+  const Metrics& metrics() const noexcept { return metrics_; }
+
+ private:
+  HttpResponse dispatch(const HttpRequest& request, const std::string& caller_ip) const;
+
+  RouterServices services_;
+  RouterOptions options_;
+  mutable Metrics metrics_;
+};
+
+}  // namespace nexus::server

@@ -1,0 +1,70 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+//
+// /v1/connections and /v1/token: each handler parses, calls one
+// ConnectionService method and renders the result.
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "nexus/connections.hpp"
+#include "route_support.hpp"
+
+namespace nexus::server {
+
+HttpResponse create_connection(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
+  Result<boost::json::value> body = parse_json_body(ex, deps.options);
+  if (!body.ok()) return error_response(body.status());
+  Result<ConnectionRecord> created = deps.services.connections->create(ex.ctx, body.value());
+  if (!created.ok()) return error_response(created.status());
+  HttpResponse r = json_response(201, connection_view(created.value()));
+  r.set_header("Location", "/v1/connections/" + percent_encode(created->id));
+  return r;
+}
+
+HttpResponse list_connections(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {"limit", "cursor", "provider_name", "user_id"}); !s.ok()) {
+    return error_response(s);
+  }
+  Result<std::size_t> limit = limit_param(ex);
+  if (!limit.ok()) return error_response(limit.status());
+  ConnectionFilter filter{.provider_name = query_param(ex, "provider_name"),
+                          .user_id = query_param(ex, "user_id")};
+  PageRequest page{.limit = limit.value(), .cursor = query_param(ex, "cursor")};
+  Result<ConnectionPage> result = deps.services.connections->list(ex.ctx, filter, page);
+  if (!result.ok()) return error_response(result.status());
+  boost::json::array items;
+  items.reserve(result->items.size());
+  for (const ConnectionRecord& c : result->items) items.push_back(connection_view(c));
+  HttpResponse r = json_response(200, items);
+  if (result->next_cursor) r.set_header("Link", next_link(ex, *result->next_cursor));
+  return r;
+}
+
+HttpResponse get_connection(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
+  Result<ConnectionRecord> c = deps.services.connections->get(ex.ctx, ex.name);
+  if (!c.ok()) return error_response(c.status());
+  return json_response(200, connection_view(c.value()));
+}
+
+HttpResponse delete_connection(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
+  if (Status s = deps.services.connections->remove(ex.ctx, ex.name); !s.ok()) {
+    return error_response(s);
+  }
+  HttpResponse r;
+  r.status = 204;
+  return r;
+}
+
+HttpResponse connection_token(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
+  Result<ConnectionCredentials> creds = deps.services.connections->credentials(ex.ctx, ex.name);
+  if (!creds.ok()) return error_response(creds.status());
+  HttpResponse r = json_response(200, credentials_view(creds.value()));
+  // The body carries credentials: no cache may keep a copy.
+  r.set_header("Cache-Control", "no-store");
+  return r;
+}
+
+}  // namespace nexus::server

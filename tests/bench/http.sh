@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# HTTP benchmark (not a test): wrk for 10 s each against GET /healthz and
+# GET /v1/providers/github, 64 connections, on a server holding 1,000
+# providers; then the idle RSS with 10,000 providers.
+#
+#   tests/bench/http.sh [build-dir]      (default: build)
+#
+# Environment: DURATION (10s), CONNECTIONS (64), WRK_THREADS (2),
+# NEXUS_THREADS (the server's default when unset), DATABASE (sqlite in a temp
+# dir; "memory:" to leave the disk out).
+# Target: provider route >= 60% of /healthz throughput, p99 < 10 ms; idle
+# RSS < 30 MB with 10,000 providers. Record results in docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+bin="$build/bin/nexus"
+[[ -x $bin ]] || { echo "http.sh: $bin not found; build first" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "http.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+WRK_THREADS=${WRK_THREADS:-2}
+KEY=bench-admin-key
+MASTER_KEY=$(head -c 32 /dev/urandom | base64)
+work=$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench.XXXXXX")
+DATABASE=${DATABASE:-sqlite:$work/bench.db}
+pid=""
+trap '[[ -n $pid ]] && kill -TERM $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+
+start() {
+  local env_threads=()
+  [[ -n ${NEXUS_THREADS:-} ]] && env_threads=(NEXUS_THREADS="$NEXUS_THREADS")
+  # The access log goes to a file: one line per request is part of the cost.
+  env API_KEY=$KEY NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE="$DATABASE" \
+    NEXUS_MASTER_KEY="$MASTER_KEY" "${env_threads[@]}" \
+    "$bin" serve >"$work/server.log" 2>"$work/server.err" &
+  pid=$!
+  local address=""
+  for _ in $(seq 1 200); do
+    address=$(jq -r 'select(.msg == "listening") | .address' "$work/server.log" 2>/dev/null | head -n1)
+    [[ -n $address ]] && break
+    sleep 0.05
+  done
+  [[ -n $address ]] || { cat "$work/server.err" >&2; exit 1; }
+  base="http://$address"
+  threads=$(jq -r 'select(.msg == "listening") | .threads' "$work/server.log" | head -n1)
+}
+
+# seed FROM TO: providers p-FROM .. p-TO through one keep-alive curl.
+seed() {
+  local cfg="$work/seed.cfg"
+  : >"$cfg"
+  for i in $(seq "$1" "$2"); do
+    [[ $i == "$1" ]] || echo next >>"$cfg"
+    cat >>"$cfg" <<EOF
+url = "$base/v1/providers"
+header = "X-API-Key: $KEY"
+header = "Content-Type: application/json"
+data-binary = "{\"name\":\"p-$i\",\"auth_type\":\"oauth2\",\"client_id\":\"id-$i\",\"client_secret\":\"secret-$i\",\"auth_url\":\"https://auth.example.com/authorize\",\"token_url\":\"https://auth.example.com/token\",\"api_base_url\":\"https://api.example.com\",\"scopes\":[\"read\",\"write\"],\"category\":\"bench\"}"
+output = "/dev/null"
+EOF
+  done
+  curl -sS -K "$cfg"
+}
+
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
+
+start
+curl -sS -o /dev/null -H "X-API-Key: $KEY" -H 'Content-Type: application/json' --data-binary '{
+  "name": "github", "auth_type": "oauth2", "client_id": "your-github-client-id",
+  "client_secret": "your-github-client-secret",
+  "auth_url": "https://github.com/login/oauth/authorize",
+  "token_url": "https://github.com/login/oauth/access_token",
+  "api_base_url": "https://api.github.com", "user_info_endpoint": "https://api.github.com/user",
+  "scopes": ["repo", "read:user"], "description": "GitHub OAuth App", "category": "developer"}' \
+  "$base/v1/providers"
+seed 1 999
+count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
+echo "server: $threads threads, $DATABASE, $count providers; wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION"
+
+run_wrk() {  # name, url, extra wrk args
+  local name=$1 url=$2
+  shift 2
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" >"$work/$name.wrk"
+  local rps p50 p99 non2xx
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/$name.wrk")
+  p50=$(awk '$1 == "50%" {print $2}' "$work/$name.wrk")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/$name.wrk")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/$name.wrk")
+  printf '%-28s %10s req/s   p50 %-9s p99 %-9s %s\n' "$name" "$rps" "$p50" "$p99" \
+    "${non2xx:+non-2xx: $non2xx}"
+  eval "${name//[^a-z]/_}_rps=$rps"
+}
+run_wrk healthz "$base/healthz"
+run_wrk provider "$base/v1/providers/github" -H "X-API-Key: $KEY"
+awk -v a="$provider_rps" -v b="$healthz_rps" \
+  'BEGIN { printf "provider / healthz throughput: %.0f%% (target >= 60%%)\n", 100 * a / b }'
+echo "RSS after the runs (1,000 providers): $(rss_mb) MB"
+
+# Idle RSS with 10,000 providers, after a fresh start (what an idle server
+# holds, not what the load above left in the allocator).
+seed 1000 9999
+kill -TERM "$pid"; wait "$pid"; pid=""
+start
+curl -sS -o /dev/null -H "X-API-Key: $KEY" "$base/v1/providers/github"
+count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
+echo "idle RSS with $count providers: $(rss_mb) MB (target < 30 MB)"

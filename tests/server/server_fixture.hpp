@@ -1,0 +1,290 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+// A router over an in-memory (or faulty) storage, with keys of two workspaces
+// and three roles, and helpers to send it requests.
+#pragma once
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <catch2/catch.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http_message.hpp"
+#include "nexus/keys.hpp"
+#include "nexus/nexus.hpp"
+#include "router.hpp"
+#include "test_support.hpp"
+
+namespace nexus::testing {
+
+// Delegates to a real storage; fails every call with `failure` while it is
+// set, for 500 and 503 paths.
+class FaultyStorage final : public Storage {
+ public:
+  explicit FaultyStorage(std::unique_ptr<Storage> inner) : inner_(std::move(inner)) {}
+  std::optional<Status> failure;
+
+  Status insert_provider(const Provider& p, AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->insert_provider(p, std::move(e));
+  }
+  Status update_provider(const Provider& p, std::int64_t v, AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->update_provider(p, v, std::move(e));
+  }
+  Status delete_provider(std::string_view w, std::string_view n, std::int64_t v,
+                         AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->delete_provider(w, n, v, std::move(e));
+  }
+  Result<Provider> get_provider(std::string_view w, std::string_view n) override {
+    if (failure) return *failure;
+    return inner_->get_provider(w, n);
+  }
+  Result<std::vector<Provider>> list_providers(const ProviderListQuery& q) override {
+    if (failure) return *failure;
+    return inner_->list_providers(q);
+  }
+  Result<std::int64_t> count_providers(std::string_view w) override {
+    if (failure) return *failure;
+    return inner_->count_providers(w);
+  }
+  Result<std::vector<AuditEvent>> scan_audit(const AuditScan& s) override {
+    if (failure) return *failure;
+    return inner_->scan_audit(s);
+  }
+  Result<std::vector<AuditEvent>> audit_chain(std::string_view w, std::int64_t after,
+                                              std::size_t limit) override {
+    if (failure) return *failure;
+    return inner_->audit_chain(w, after, limit);
+  }
+  Result<AuditHead> audit_head(std::string_view w) override {
+    if (failure) return *failure;
+    return inner_->audit_head(w);
+  }
+  Status ping() override {
+    if (failure) return *failure;
+    return inner_->ping();
+  }
+  Status insert_api_key(const StoredApiKey& k, AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->insert_api_key(k, std::move(e));
+  }
+  Result<StoredApiKey> get_api_key(std::string_view id) override {
+    if (failure) return *failure;
+    return inner_->get_api_key(id);
+  }
+  Result<std::vector<StoredApiKey>> list_api_keys(
+      std::optional<std::string_view> workspace) override {
+    if (failure) return *failure;
+    return inner_->list_api_keys(workspace);
+  }
+  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->revoke_api_key(id, at, std::move(e));
+  }
+  Result<std::string> ensure_setting(std::string_view name, std::string_view value) override {
+    if (failure) return *failure;
+    return inner_->ensure_setting(name, value);
+  }
+  Result<Provider> get_provider_by_id(std::string_view w, std::string_view id) override {
+    if (failure) return *failure;
+    return inner_->get_provider_by_id(w, id);
+  }
+  Status insert_connection(const ConnectionRecord& c, AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->insert_connection(c, std::move(e));
+  }
+  Result<ConnectionRecord> get_connection(std::string_view w, std::string_view id) override {
+    if (failure) return *failure;
+    return inner_->get_connection(w, id);
+  }
+  Result<std::vector<ConnectionRecord>> list_connections(const ConnectionListQuery& q) override {
+    if (failure) return *failure;
+    return inner_->list_connections(q);
+  }
+  Status delete_connection(std::string_view w, std::string_view id, AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->delete_connection(w, id, std::move(e));
+  }
+  Status append_audit(AuditEvent e) override {
+    if (failure) return *failure;
+    return inner_->append_audit(std::move(e));
+  }
+  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
+    if (failure) return *failure;
+    return inner_->providers_with_plaintext_secret(limit);
+  }
+  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
+    if (failure) return *failure;
+    return inner_->envelope_key_counts();
+  }
+  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
+                                                       std::size_t limit) override {
+    if (failure) return *failure;
+    return inner_->envelopes_not_under(key_id, limit);
+  }
+  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
+                                        const std::vector<std::string>& replacement) override {
+    if (failure) return *failure;
+    return inner_->replace_envelopes(old, replacement);
+  }
+
+ private:
+  std::unique_ptr<Storage> inner_;
+};
+
+struct Reply {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  boost::json::value json;  // null unless the body is JSON
+
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers) {
+      if (n == name) return v;
+    }
+    return {};
+  }
+  std::string code() const {
+    const auto* o = json.if_object();
+    if (o == nullptr || !o->contains("code")) return {};
+    return std::string(o->at("code").as_string());
+  }
+};
+
+class RouterFixture {
+ public:
+  RouterFixture() {
+    auto faulty = std::make_unique<FaultyStorage>(make_memory_storage());
+    storage_ = faulty.get();
+    storage = std::move(faulty);
+    auto k = KeyService::open({.storage = storage.get()});
+    REQUIRE(k.ok());
+    keys = std::move(k).value();
+    registry = std::make_unique<ProviderRegistry>(RegistryOptions{.storage = storage.get()});
+    audit = std::make_unique<AuditLog>(*storage);
+    admin = issue("default", Role::kAdmin);
+    agent = issue("default", Role::kAgent);
+    auditor = issue("default", Role::kAuditor);
+    other_admin = issue("other", Role::kAdmin);
+    other_agent = issue("other", Role::kAgent);
+    other_auditor = issue("other", Role::kAuditor);
+    make_router({});
+  }
+
+  void make_router(std::vector<server::Cidr> trusted_proxies) {
+    server::RouterOptions options;
+    options.trusted_proxies = std::move(trusted_proxies);
+    options.log_sink = [this](std::string_view line) {
+      std::lock_guard lock(log_mu);
+      log_lines.emplace_back(line);
+    };
+    router = std::make_unique<server::Router>(server::RouterServices{.registry = registry.get(),
+                                                                     .audit = audit.get(),
+                                                                     .keys = keys.get(),
+                                                                     .storage = storage.get()},
+                                              std::move(options));
+  }
+
+  std::string issue(const std::string& workspace, Role role) {
+    RequestContext ctx{.workspace = workspace, .actor = "test", .caller_ip = "", .user_agent = ""};
+    auto issued = keys->create(ctx, workspace, role, "test");
+    REQUIRE(issued.ok());
+    return issued->text;
+  }
+
+  // Sends one request through the router (and finish(), as the server does).
+  Reply send(std::string method, std::string target, std::string body = {},
+             std::vector<std::pair<std::string, std::string>> headers = {},
+             std::string peer = "192.0.2.10") {
+    server::HttpRequest req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    req.body = std::move(body);
+    req.peer_ip = std::move(peer);
+    for (auto& [n, v] : headers) {
+      std::string lower = n;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(lower), std::move(v));
+    }
+    server::HttpResponse res = router->handle(req);
+    router->finish(&req, res, std::chrono::microseconds(10));
+    Reply reply{.status = res.status, .headers = res.headers, .body = res.body, .json = nullptr};
+    const std::string* ct = res.find_header("Content-Type");
+    if (ct != nullptr && ct->rfind("application/json", 0) == 0) {
+      boost::system::error_code ec;
+      reply.json = boost::json::parse(res.body, ec);
+      INFO(res.body);
+      REQUIRE_FALSE(ec);
+    }
+    all_bodies += res.body;
+    for (const auto& [n, v] : res.headers) all_bodies += n + ": " + v + "\n";
+    return reply;
+  }
+
+  // A request as `key`, with a JSON body when `body` is not empty.
+  Reply as(const std::string& key, std::string method, std::string target, std::string body = {},
+           std::vector<std::pair<std::string, std::string>> headers = {}) {
+    headers.emplace_back("X-API-Key", key);
+    if (!body.empty() && !has(headers, "Content-Type")) {
+      headers.emplace_back("Content-Type", "application/json");
+    }
+    return send(std::move(method), std::move(target), std::move(body), std::move(headers));
+  }
+
+  // Everything stored: every provider of both workspaces and both audit
+  // chain heads. Equal snapshots mean nothing changed.
+  std::string snapshot() {
+    std::string out;
+    for (const char* w : {"default", "other"}) {
+      auto list = storage->list_providers(ProviderListQuery{.workspace = w, .limit = 10000});
+      REQUIRE(list.ok());
+      for (const auto& p : list.value()) {
+        out += p.id + "|" + std::to_string(p.version) + "|" +
+               boost::json::serialize(spec_to_json(p.spec)) + "\n";
+      }
+      auto head = storage->audit_head(w);
+      REQUIRE(head.ok());
+      out += std::string(w) + " head " + std::to_string(head->seq) + " " + head->hash + "\n";
+    }
+    return out;
+  }
+
+  std::string all_logs() {
+    std::lock_guard lock(log_mu);
+    std::string out;
+    for (const auto& l : log_lines) out += l + "\n";
+    return out;
+  }
+
+  void fail_storage(Status s) { storage_->failure = std::move(s); }
+  void heal_storage() { storage_->failure.reset(); }
+
+  std::unique_ptr<Storage> storage;
+  std::unique_ptr<KeyService> keys;
+  std::unique_ptr<ProviderRegistry> registry;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<server::Router> router;
+  std::string admin, agent, auditor, other_admin, other_agent, other_auditor;
+  std::mutex log_mu;
+  std::vector<std::string> log_lines;
+  std::string all_bodies;  // every response body and header, for secret checks
+
+ private:
+  static bool has(const std::vector<std::pair<std::string, std::string>>& headers,
+                  std::string_view name) {
+    for (const auto& h : headers) {
+      if (h.first == name) return true;
+    }
+    return false;
+  }
+  FaultyStorage* storage_ = nullptr;
+};
+
+}  // namespace nexus::testing

@@ -1,0 +1,200 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+// The connection and sealed-value part of the Storage contract, run against
+// every backend.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <tuple>
+
+#include "nexus/audit.hpp"
+#include "nexus/storage.hpp"
+#include "nexus/vault.hpp"
+#include "storage/conformance.hpp"
+
+namespace nexus::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// An envelope-shaped value under `key_id` (the storage never opens it).
+std::string fake_envelope(std::string_view key_id, std::string_view body) {
+  std::string e;
+  e.push_back(char(kEnvelopeVersion));
+  e.push_back(char(key_id.size()));
+  e.append(key_id);
+  e.append(std::string(24 + 16, '\x5a'));
+  e.append(body);
+  return e;
+}
+
+ConnectionRecord connection_for(const Provider& p, std::string id, std::string user) {
+  ConnectionRecord c;
+  c.id = std::move(id);
+  c.workspace = p.workspace;
+  c.provider_id = p.id;
+  c.provider_name = p.spec.name;
+  c.user_id = std::move(user);
+  c.created_at = c.updated_at = kT0;
+  c.credentials = {{"api_key", fake_envelope("k1", c.id + "-a")},
+                   {"secret_key", fake_envelope("k1", c.id + "-s")}};
+  return c;
+}
+
+AuditEvent connection_event(const ConnectionRecord& c, std::string_view type) {
+  AuditEvent e;
+  e.id = "evt_" + c.id + std::string(type);
+  e.workspace = c.workspace;
+  e.event_type = type;
+  e.provider_name = c.provider_name;
+  e.provider_id = c.provider_id;
+  e.at = kT0;
+  e.data = "{}";
+  return e;
+}
+
+Provider stored_provider(Storage& storage, std::string_view ws, std::string_view name) {
+  Provider p = full_provider(ws, name);
+  p.spec.client_secret.reset();
+  p.sealed_client_secret = fake_envelope("k1", std::string(name) + "-cs");
+  REQUIRE(storage.insert_provider(p, event_for(audit_events::kProviderCreated, p)).ok());
+  return p;
+}
+
+TEST_CASE("storage: connections round-trip with their sealed values", "[storage]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  CHECK(storage->get_provider("ws", "stripe")->sealed_client_secret == p.sealed_client_secret);
+  CHECK(storage->get_provider_by_id("ws", p.id).value() == p);
+  CHECK(storage->get_provider_by_id("other", p.id).status().code() ==
+        ErrorCode::kProviderNotFound);
+
+  ConnectionRecord c = connection_for(p, "con_1", "u-42");
+  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  CHECK(storage->get_connection("ws", "con_1").value() == c);
+  CHECK(storage->get_connection("other", "con_1").status().code() == ErrorCode::kNotFound);
+  CHECK(storage->audit_head("ws")->seq == 2);
+
+  // A connection to a provider that does not exist is refused, and leaves nothing.
+  ConnectionRecord orphan = c;
+  orphan.id = "con_orphan";
+  orphan.provider_id = "prv_missing";
+  CHECK(storage->insert_connection(orphan, connection_event(orphan, "connection.created"))
+            .code() == ErrorCode::kProviderNotFound);
+  CHECK(storage->get_connection("ws", "con_orphan").status().code() == ErrorCode::kNotFound);
+  CHECK(storage->audit_head("ws")->seq == 2);
+  // A taken id is refused too.
+  CHECK(storage->insert_connection(c, connection_event(c, "connection.again")).code() ==
+        ErrorCode::kInternal);
+  CHECK(storage->audit_head("ws")->seq == 2);
+}
+
+TEST_CASE("storage: connections list by id with filters and pages", "[storage]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider stripe = stored_provider(*storage, "ws", "stripe");
+  Provider other = stored_provider(*storage, "ws", "openai");
+  for (auto [id, p, user] : {std::tuple{"con_c", &stripe, "u1"}, std::tuple{"con_a", &stripe, "u2"},
+                             std::tuple{"con_b", &other, "u1"}}) {
+    ConnectionRecord c = connection_for(*p, id, user);
+    REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  }
+  auto ids = [&](ConnectionListQuery q) {
+    auto rows = storage->list_connections(q);
+    REQUIRE(rows.ok());
+    std::vector<std::string> out;
+    for (const auto& c : rows.value()) out.push_back(c.id);
+    return out;
+  };
+  CHECK(ids({.workspace = "ws"}) == std::vector<std::string>{"con_a", "con_b", "con_c"});
+  CHECK(ids({.workspace = "ws", .provider_name = "stripe"}) ==
+        std::vector<std::string>{"con_a", "con_c"});
+  CHECK(ids({.workspace = "ws", .user_id = "u1"}) == std::vector<std::string>{"con_b", "con_c"});
+  CHECK(ids({.workspace = "ws", .after_id = "con_a", .limit = 1}) ==
+        std::vector<std::string>{"con_b"});
+  CHECK(ids({.workspace = "elsewhere"}).empty());
+}
+
+TEST_CASE("storage: deleting a provider marks its connections and erases their values",
+          "[storage]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider stripe = stored_provider(*storage, "ws", "stripe");
+  Provider keep = stored_provider(*storage, "ws", "openai");
+  ConnectionRecord gone = connection_for(stripe, "con_1", "u1");
+  ConnectionRecord kept = connection_for(keep, "con_2", "u1");
+  REQUIRE(storage->insert_connection(gone, connection_event(gone, "connection.created")).ok());
+  REQUIRE(storage->insert_connection(kept, connection_event(kept, "connection.created")).ok());
+
+  AuditEvent del = event_for(audit_events::kProviderDeleted, stripe, kT0 + 5s);
+  REQUIRE(storage->delete_provider("ws", "stripe", stripe.version, del).ok());
+  auto after = storage->get_connection("ws", "con_1");
+  REQUIRE(after.ok());
+  CHECK(after->status == ConnectionStatus::kProviderDeleted);
+  CHECK(after->credentials.empty());
+  CHECK(after->updated_at == kT0 + 5s);
+  CHECK(storage->get_connection("ws", "con_2").value() == kept);
+  CHECK(storage->get_provider_by_id("ws", stripe.id).status().code() ==
+        ErrorCode::kProviderNotFound);
+  auto counts = storage->envelope_key_counts();
+  REQUIRE(counts.ok());
+  CHECK(counts->at("k1") == 3);  // openai's secret and kept's two values
+}
+
+TEST_CASE("storage: delete_connection and append_audit", "[storage]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  REQUIRE(storage->append_audit(connection_event(c, "token_retrieved")).ok());
+  CHECK(storage->audit_head("ws")->seq == 3);
+  REQUIRE(storage->delete_connection("ws", "con_1", connection_event(c, "connection.deleted")).ok());
+  CHECK(storage->get_connection("ws", "con_1").status().code() == ErrorCode::kNotFound);
+  CHECK(storage->delete_connection("ws", "con_1", connection_event(c, "connection.again")).code() ==
+        ErrorCode::kNotFound);
+  CHECK(storage->audit_head("ws")->seq == 4);
+  CHECK(storage->envelope_key_counts()->at("k1") == 1);  // the provider's secret only
+  AuditLog audit(*storage);
+  CHECK(audit.verify("ws")->ok);
+}
+
+TEST_CASE("storage: envelopes are listed by key and replaced only if unchanged", "[storage]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+
+  auto old = storage->envelopes_not_under("k2", 10);
+  REQUIRE(old.ok());
+  REQUIRE(old->size() == 3);
+  CHECK(storage->envelopes_not_under("k1", 10)->empty());
+  CHECK(storage->envelopes_not_under("k2", 2)->size() == 2);
+  std::vector<std::string> fields;
+  for (const auto& ref : old.value()) fields.push_back(ref.owner_kind + ":" + ref.field);
+  std::sort(fields.begin(), fields.end());
+  CHECK(fields == std::vector<std::string>{"connection:credentials.api_key",
+                                           "connection:credentials.secret_key",
+                                           "provider:client_secret"});
+
+  std::vector<std::string> replacement;
+  for (const auto& ref : old.value()) replacement.push_back(fake_envelope("k2", ref.owner_id));
+  // A stale expectation (value changed meanwhile) is skipped, not overwritten.
+  std::vector<EnvelopeRef> stale = old.value();
+  stale[0].envelope = "changed meanwhile";
+  auto skipped = storage->replace_envelopes(stale, replacement);
+  REQUIRE(skipped.ok());
+  CHECK(skipped.value() == 2);
+  auto replaced = storage->replace_envelopes(old.value(), replacement);
+  REQUIRE(replaced.ok());
+  CHECK(replaced.value() == 1);
+  auto counts = storage->envelope_key_counts();
+  REQUIRE(counts.ok());
+  CHECK(counts->size() == 1);
+  CHECK(counts->at("k2") == 3);
+  CHECK(storage->envelopes_not_under("k2", 10)->empty());
+}
+
+}  // namespace
+}  // namespace nexus::testing
