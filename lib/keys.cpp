@@ -116,7 +116,9 @@ bool role_allows(Role role, Permission permission) noexcept {
     case Role::kAdmin:
       return true;
     case Role::kAgent:
-      return permission == Permission::kReadProviders;
+      return permission == Permission::kReadProviders ||
+             permission == Permission::kReadConnections ||
+             permission == Permission::kReadCredentials;
     case Role::kAuditor:
       return permission == Permission::kReadAudit;
   }

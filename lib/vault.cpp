@@ -250,6 +250,16 @@ Keyring Keyring::generate() {
   return ring;
 }
 
+Keyring Keyring::rotated() const {
+  Keyring ring = generate();
+  for (const auto& [id, key] : keys_) {
+    SecretBytes copy = SecretBytes::locked(key.size());
+    std::memcpy(copy.data(), key.data(), key.size());
+    (void)ring.add(id, std::move(copy), false);
+  }
+  return ring;
+}
+
 Status Keyring::add(std::string id, SecretBytes key, bool primary) {
   if (!valid_key_id(id)) {
     return Status(ErrorCode::kValidationFailed,

@@ -73,7 +73,8 @@ int default_threads() {
 
 Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, const EnvLookup& env) {
   auto flags = parse_flags(
-      args, {"listen", "database", "threads", "trusted-proxies", "master-key-file"}, nullptr);
+      args, {"listen", "database", "threads", "trusted-proxies", "master-key-file", "ca-file"},
+      nullptr);
   if (!flags.ok()) return flags.status();
   ServeConfig config;
 
@@ -123,6 +124,18 @@ Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, con
     return config_error("NEXUS_MASTER_KEY_FILE is empty", "NEXUS_MASTER_KEY_FILE");
   }
 
+  if (auto ca_file = setting(*flags, "ca-file", env, "NEXUS_CA_FILE")) {
+    if (ca_file->empty()) return config_error("NEXUS_CA_FILE is empty", "NEXUS_CA_FILE");
+    config.ca_file = std::move(*ca_file);
+  }
+  if (auto insecure = env("NEXUS_DISCOVERY_ALLOW_INSECURE")) {
+    if (*insecure != "0" && *insecure != "1") {
+      return config_error("NEXUS_DISCOVERY_ALLOW_INSECURE \"" + *insecure + "\" is not 1 or 0",
+                          "NEXUS_DISCOVERY_ALLOW_INSECURE");
+    }
+    config.discovery_allow_insecure = *insecure == "1";
+  }
+
   config.api_key = env("API_KEY");
   if (config.api_key && config.api_key->empty()) {
     return config_error("API_KEY is set but empty; unset it to have a key generated", "API_KEY");
@@ -137,7 +150,9 @@ Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, con
 Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, const EnvLookup& env) {
   constexpr const char* kUsage =
       "usage: nexus keys create --workspace W --role admin|agent|auditor [--label L] | "
-      "nexus keys list [--workspace W] | nexus keys revoke KEY_ID  (each also --database URL)";
+      "nexus keys list [--workspace W] | nexus keys revoke KEY_ID | nexus keys check | "
+      "nexus keys rotate-master | nexus keys drop-master KEY_ID  (each also --database URL; "
+      "the master key commands also --master-key-file PATH)";
   if (args.empty()) return config_error(kUsage, "");
   KeysCommand cmd;
   std::vector<std::string> positional;
@@ -152,11 +167,21 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
     known.push_back("workspace");
   } else if (action == "revoke") {
     cmd.action = KeysCommand::Action::kRevoke;
+  } else if (action == "check") {
+    cmd.action = KeysCommand::Action::kCheck;
+    known.push_back("master-key-file");
+  } else if (action == "rotate-master") {
+    cmd.action = KeysCommand::Action::kRotateMaster;
+    known.push_back("master-key-file");
+  } else if (action == "drop-master") {
+    cmd.action = KeysCommand::Action::kDropMaster;
+    known.push_back("master-key-file");
   } else {
     return config_error(kUsage, "");
   }
-  auto flags =
-      parse_flags(rest, known, cmd.action == KeysCommand::Action::kRevoke ? &positional : nullptr);
+  const bool takes_id = cmd.action == KeysCommand::Action::kRevoke ||
+                        cmd.action == KeysCommand::Action::kDropMaster;
+  auto flags = parse_flags(rest, known, takes_id ? &positional : nullptr);
   if (!flags.ok()) return flags.status();
   cmd.database =
       setting(*flags, "database", env, "NEXUS_DATABASE").value_or(std::string(kDefaultDatabase));
@@ -174,10 +199,17 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
     cmd.role = *parsed;
     cmd.label = setting(*flags, "label", env, nullptr).value_or("");
   }
-  if (cmd.action == KeysCommand::Action::kRevoke) {
-    if (positional.size() != 1) return config_error("usage: nexus keys revoke KEY_ID", "");
+  if (takes_id) {
+    if (positional.size() != 1) {
+      return config_error(cmd.action == KeysCommand::Action::kRevoke
+                              ? "usage: nexus keys revoke KEY_ID"
+                              : "usage: nexus keys drop-master KEY_ID",
+                          "");
+    }
     cmd.key_id = positional[0];
   }
+  cmd.master_key = env("NEXUS_MASTER_KEY");
+  cmd.master_key_file = setting(*flags, "master-key-file", env, "NEXUS_MASTER_KEY_FILE");
   return cmd;
 }
 

@@ -32,7 +32,8 @@ inline constexpr std::string_view kDefaultMasterKeyFile = "var/master.key";
 
 // `nexus serve`: API_KEY, NEXUS_LISTEN (--listen), NEXUS_DATABASE
 // (--database), NEXUS_TRUSTED_PROXIES (--trusted-proxies), NEXUS_THREADS
-// (--threads), NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE (--master-key-file).
+// (--threads), NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE (--master-key-file),
+// NEXUS_CA_FILE (--ca-file), NEXUS_DISCOVERY_ALLOW_INSECURE ("1" or "0").
 // Secrets have no flag: command lines are visible to every user of the
 // machine.
 struct ServeConfig {
@@ -42,6 +43,10 @@ struct ServeConfig {
   std::optional<std::string> master_key;  // a secret: never printed
   std::optional<std::string> master_key_file;
   std::vector<Cidr> trusted_proxies;
+  // Extra trusted CAs for discovery's HTTPS client (HttpClientOptions::ca_file).
+  std::string ca_file;
+  // DEVELOPMENT ONLY: discovery may reach http and loopback/private issuers.
+  bool discovery_allow_insecure = false;
 };
 
 // `args` excludes the program name and the subcommand.
@@ -55,7 +60,16 @@ int default_threads();
 // `nexus keys list [--workspace W]`, `nexus keys revoke ID`; each also takes
 // --database (NEXUS_DATABASE).
 struct KeysCommand {
-  enum class Action { kCreate, kList, kRevoke } action = Action::kList;
+  enum class Action {
+    kCreate,
+    kList,
+    kRevoke,
+    kCheck,         // how many values each master key seals
+    kRotateMaster,  // new primary master key, then re-seal everything
+    kDropMaster,    // remove an old master key that seals nothing
+  } action = Action::kList;
+  std::optional<std::string> master_key;       // NEXUS_MASTER_KEY
+  std::optional<std::string> master_key_file;  // --master-key-file / NEXUS_MASTER_KEY_FILE
   std::string database = std::string(kDefaultDatabase);
   std::optional<std::string> workspace;
   Role role = Role::kAgent;

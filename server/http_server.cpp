@@ -1,6 +1,7 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "http_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
@@ -52,6 +54,7 @@ class Listener {
   Listener(const ServerOptions& options, const Router& router, int threads)
       : options_(options),
         router_(router),
+        blocking_(static_cast<std::size_t>(std::max(options.blocking_threads, 1))),
         ioc_(threads),
         strand_(net::make_strand(ioc_)),
         acceptor_(strand_),
@@ -66,6 +69,7 @@ class Listener {
   const ServerOptions& options() const { return options_; }
   const Router& router() const { return router_; }
   net::io_context& ioc() { return ioc_; }
+  net::thread_pool& blocking_pool() { return blocking_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
   // Sessions register themselves; false when the server is full or stopping.
@@ -88,6 +92,9 @@ class Listener {
   std::mutex mu_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};
+  // Runs blocking route handlers. Each task holds work on ioc_ until it has
+  // posted its response back, so run() returns only after every one is done.
+  net::thread_pool blocking_;
 
   net::io_context ioc_;
   net::strand<net::io_context::executor_type> strand_;
@@ -217,14 +224,36 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(req.body());
     request.peer_ip = peer_ip_;
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive();
+    if (!Router::is_blocking(request.method, request.target)) {
+      HttpResponse response = respond(request, start);
+      send(std::move(response), version, keep_alive && !listener_.stopping(), false);
+      return;
+    }
+    // A handler that may wait on a third party runs on the blocking pool; its
+    // answer comes back to this session's strand.
+    net::post(listener_.blocking_pool(),
+              [self = shared_from_this(), work = net::make_work_guard(listener_.ioc()),
+               request = std::move(request), start, version, keep_alive]() mutable {
+                HttpResponse response = self->respond(request, start);
+                net::post(self->stream_.get_executor(),
+                          [self, response = std::move(response), version, keep_alive]() mutable {
+                            self->send(std::move(response), version,
+                                       keep_alive && !self->listener_.stopping(), false);
+                          });
+              });
+  }
+
+  // Runs the router on `request`, records it, and wipes the key it carried.
+  HttpResponse respond(HttpRequest& request, SteadyClock::time_point start) {
     HttpResponse response = listener_.router().handle(request);
     listener_.router().finish(&request, response, SteadyClock::now() - start);
     // The key text must not outlive the request.
     for (auto& h : request.headers) {
       if (h.first == "x-api-key") wipe(h.second);
     }
-    bool keep_alive = req.keep_alive() && !listener_.stopping();
-    send(std::move(response), req.version(), keep_alive, false);
+    return response;
   }
 
   // Answers an error found while reading, then closes the connection.
@@ -457,6 +486,7 @@ void Listener::run(int threads) {
   for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  blocking_.join();  // idle by now: each task held work on ioc_
 }
 
 }  // namespace

@@ -17,8 +17,14 @@ namespace nexus::server {
 
 struct ServerOptions {
   ListenAddress listen{"127.0.0.1", 8090};
-  // Threads running the one io_context; each also runs route handlers.
+  // Threads running the one io_context; each also runs the route handlers
+  // that never wait on a third party.
   int threads = 4;
+  // Threads for the blocking routes (RouteInfo::blocking: provider changes
+  // that may run OpenID discovery, up to the HTTP client's timeout). They
+  // wait there, so a slow issuer holds only its own requests, never an I/O
+  // thread; more than this many at once queue.
+  int blocking_threads = 4;
   // Largest request body; a bigger one is answered 413 and the connection
   // closed.
   std::size_t body_limit = 64 * 1024;

@@ -30,12 +30,14 @@ constexpr int kExitRuntime = 1;  // database, key store or listener failed
 constexpr const char* kUsage =
     "usage: nexus serve [--listen IP:PORT] [--database URL] [--threads N] "
     "[--trusted-proxies CIDRS]\n"
-    "             [--master-key-file PATH]\n"
+    "             [--master-key-file PATH] [--ca-file PATH]\n"
     "       nexus keys create --workspace W --role admin|agent|auditor [--label L]\n"
     "       nexus keys list [--workspace W]\n"
     "       nexus keys revoke KEY_ID\n"
+    "       nexus keys check | rotate-master | drop-master KEY_ID  [--master-key-file PATH]\n"
     "environment: API_KEY, NEXUS_LISTEN, NEXUS_DATABASE, NEXUS_TRUSTED_PROXIES, NEXUS_THREADS,\n"
-    "             NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE\n";
+    "             NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE, NEXUS_CA_FILE,\n"
+    "             NEXUS_DISCOVERY_ALLOW_INSECURE (development only)\n";
 
 int fail(int code, const std::string& what, const Status& s) {
   std::string line = "nexus: " + what + s.message();
@@ -134,19 +136,36 @@ int serve(const std::vector<std::string>& args) {
     log_event({{"msg", "revoked the previous API_KEY key"}, {"key_id", id}});
   }
 
+  // Discovery's HTTPS client; an unreadable NEXUS_CA_FILE stops the start.
+  auto http_client = make_default_http_client(HttpClientOptions{
+      .ca_file = config->ca_file, .allow_insecure = config->discovery_allow_insecure});
+  if (!http_client.ok()) return fail(kExitConfig, "NEXUS_CA_FILE: ", http_client.status());
+  if (config->discovery_allow_insecure) {
+    constexpr const char* kInsecure =
+        "NEXUS_DISCOVERY_ALLOW_INSECURE=1: discovery accepts plain http issuers and endpoints "
+        "and reaches loopback, private and link-local addresses; never use this in production";
+    std::fprintf(stderr, "nexus: WARNING: %s\n", kInsecure);
+    log_event({{"level", "warn"}, {"msg", kInsecure}});
+  }
+
   RegistryOptions registry_options;
   registry_options.storage = opened.storage.get();
   registry_options.vault = &vault;
+  registry_options.http_client = http_client->get();
+  registry_options.discovery_allow_insecure = config->discovery_allow_insecure;
   ProviderRegistry registry(registry_options);
   auto sealed = registry.seal_plaintext_secrets();
   if (!sealed.ok()) return fail(kExitRuntime, "cannot seal stored secrets: ", sealed.status());
   if (sealed.value() > 0) {
     log_event({{"msg", "sealed client secrets stored in clear"}, {"count", sealed.value()}});
   }
+  ConnectionService connections(
+      ConnectionOptions{.storage = opened.storage.get(), .vault = &vault});
   AuditLog audit(*opened.storage);
   RouterOptions router_options;
   router_options.trusted_proxies = config->trusted_proxies;
   Router router(RouterServices{.registry = &registry,
+                               .connections = &connections,
                                .audit = &audit,
                                .keys = opened.keys.get(),
                                .storage = opened.storage.get()},
@@ -155,7 +174,8 @@ int serve(const std::vector<std::string>& args) {
   Status s = run_http_server(config->server, router, [&](const ListenAddress& bound) {
     log_event({{"msg", "listening"},
                {"address", bound.to_string()},
-               {"threads", config->server.threads}});
+               {"threads", config->server.threads},
+               {"blocking_threads", config->server.blocking_threads}});
   });
   if (!s.ok()) return fail(kExitRuntime, "", s);
 
@@ -163,6 +183,96 @@ int serve(const std::vector<std::string>& args) {
   opened.keys.reset();
   opened.storage.reset();
   log_event({{"msg", "stopped"}});
+  return EXIT_SUCCESS;
+}
+
+// `nexus keys check | rotate-master | drop-master`: offline work on the
+// sealed values of a database (docs/sealed-credentials.md).
+int master_keys(const KeysCommand& cmd, Storage& storage) {
+  const bool default_db = cmd.database == kDefaultDatabase;
+  std::optional<std::string> file = cmd.master_key_file;
+  if (!file && !cmd.master_key && default_db) file = std::string(kDefaultMasterKeyFile);
+  auto counts = storage.envelope_key_counts();
+  if (!counts.ok()) return fail(kExitRuntime, "", counts.status());
+
+  if (cmd.action == KeysCommand::Action::kCheck) {
+    auto loaded = load_master_keys({.key_base64 = cmd.master_key, .key_file = file});
+    if (!loaded.ok()) return fail(kExitConfig, "", loaded.status());
+    const Keyring& ring = loaded->keyring;
+    for (const std::string& id : ring.ids()) {
+      auto it = counts->find(id);
+      std::fprintf(stdout, "%s  %s  %lld sealed values\n", id.c_str(),
+                   id == ring.primary_id() ? "primary" : "old    ",
+                   static_cast<long long>(it == counts->end() ? 0 : it->second));
+    }
+    Status covered = check_keyring_covers(storage, ring);
+    if (!covered.ok()) return fail(kExitConfig, "", covered);
+    return EXIT_SUCCESS;
+  }
+
+  if (!file) {
+    return fail(kExitConfig, "",
+                Status(ErrorCode::kValidationFailed,
+                       "master key commands change the key file: set NEXUS_MASTER_KEY_FILE or "
+                       "--master-key-file (NEXUS_MASTER_KEY names a single key)",
+                       "master_key_file"));
+  }
+  auto loaded = load_master_keys({.key_file = file});
+  if (!loaded.ok()) return fail(kExitConfig, "", loaded.status());
+  if (Status s = check_keyring_covers(storage, loaded->keyring); !s.ok()) {
+    return fail(kExitConfig, "", s);
+  }
+
+  if (cmd.action == KeysCommand::Action::kDropMaster) {
+    auto it = counts->find(cmd.key_id);
+    if (it != counts->end() && it->second > 0) {
+      return fail(kExitConfig, "",
+                  Status(ErrorCode::kValidationFailed,
+                         "key " + cmd.key_id + " still seals " + std::to_string(it->second) +
+                             " values; run `nexus keys rotate-master` first",
+                         "key_id"));
+    }
+    Keyring ring = std::move(loaded->keyring);
+    if (Status s = ring.remove(cmd.key_id); !s.ok()) return fail(kExitConfig, "", s);
+    if (Status s = write_key_file(*file, ring); !s.ok()) return fail(kExitRuntime, "", s);
+    std::fprintf(stdout, "dropped %s from %s\n", cmd.key_id.c_str(), file->c_str());
+    return EXIT_SUCCESS;
+  }
+
+  // rotate-master. Values left under an older key mean an earlier rotation
+  // was interrupted: finish it rather than make yet another key.
+  Keyring ring = std::move(loaded->keyring);
+  std::int64_t behind = 0;
+  for (const auto& [id, n] : counts.value()) {
+    if (id != ring.primary_id()) behind += n;
+  }
+  if (behind > 0 && ring.ids().size() > 1) {
+    std::fprintf(stderr, "resuming the rotation to %s: %lld values under older keys\n",
+                 ring.primary_id().c_str(), static_cast<long long>(behind));
+  } else {
+    ring = ring.rotated();
+    // The new key is on disk before anything is sealed with it.
+    if (Status s = write_key_file(*file, ring); !s.ok()) return fail(kExitRuntime, "", s);
+    std::fprintf(stderr, "new primary master key %s written to %s\n", ring.primary_id().c_str(),
+                 file->c_str());
+  }
+  Vault vault(std::make_shared<const Keyring>(std::move(ring)));
+  auto report = reseal_under_primary(storage, vault, kDefaultResealBatch,
+                                     [](const ResealReport& r) {
+                                       std::fprintf(stderr, "  re-sealed %zu values\n",
+                                                    r.resealed);
+                                       return true;
+                                     });
+  if (!report.ok()) return fail(kExitRuntime, "re-sealing stopped: ", report.status());
+  std::fprintf(stdout, "re-sealed %zu values under %s in %zu batches (%zu changed meanwhile)\n",
+               report->resealed, vault.keyring().primary_id().c_str(), report->batches,
+               report->skipped);
+  for (const std::string& id : vault.keyring().ids()) {
+    if (id != vault.keyring().primary_id()) {
+      std::fprintf(stdout, "old key %s can now be dropped: nexus keys drop-master %s\n",
+                   id.c_str(), id.c_str());
+    }
+  }
   return EXIT_SUCCESS;
 }
 
@@ -207,6 +317,10 @@ int keys(const std::vector<std::string>& args) {
       std::fprintf(stdout, "revoked %s\n", cmd->key_id.c_str());
       return EXIT_SUCCESS;
     }
+    case KeysCommand::Action::kCheck:
+    case KeysCommand::Action::kRotateMaster:
+    case KeysCommand::Action::kDropMaster:
+      return master_keys(cmd.value(), *opened.storage);
   }
   return kExitRuntime;
 }

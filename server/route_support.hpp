@@ -81,6 +81,13 @@ HttpResponse provider_metadata(const RouteDeps& deps, Exchange& ex);
 HttpResponse get_provider(const RouteDeps& deps, Exchange& ex);
 HttpResponse patch_provider(const RouteDeps& deps, Exchange& ex);
 HttpResponse delete_provider(const RouteDeps& deps, Exchange& ex);
+HttpResponse refresh_provider_discovery(const RouteDeps& deps, Exchange& ex);
+// routes_connections.cpp
+HttpResponse create_connection(const RouteDeps& deps, Exchange& ex);
+HttpResponse list_connections(const RouteDeps& deps, Exchange& ex);
+HttpResponse get_connection(const RouteDeps& deps, Exchange& ex);
+HttpResponse delete_connection(const RouteDeps& deps, Exchange& ex);
+HttpResponse connection_token(const RouteDeps& deps, Exchange& ex);
 // routes_audit.cpp
 HttpResponse query_audit(const RouteDeps& deps, Exchange& ex);
 HttpResponse verify_audit(const RouteDeps& deps, Exchange& ex);

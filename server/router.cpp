@@ -23,12 +23,20 @@ const std::vector<RouteEntry>& route_entries() {
       {{"GET", "/healthz", std::nullopt}, healthz},
       {{"GET", "/readyz", std::nullopt}, readyz},
       {{"GET", "/metrics", std::nullopt}, metrics_text},
-      {{"POST", "/v1/providers", Permission::kWriteProviders}, create_provider},
+      // Create, patch and refresh may discover: they run on the blocking pool.
+      {{"POST", "/v1/providers", Permission::kWriteProviders, true}, create_provider},
       {{"GET", "/v1/providers", Permission::kReadProviders}, list_providers},
       {{"GET", "/v1/providers/metadata", Permission::kReadProviders}, provider_metadata},
       {{"GET", "/v1/providers/{name}", Permission::kReadProviders}, get_provider},
-      {{"PATCH", "/v1/providers/{name}", Permission::kWriteProviders}, patch_provider},
+      {{"PATCH", "/v1/providers/{name}", Permission::kWriteProviders, true}, patch_provider},
       {{"DELETE", "/v1/providers/{name}", Permission::kWriteProviders}, delete_provider},
+      {{"POST", "/v1/providers/{name}/discover", Permission::kWriteProviders, true},
+       refresh_provider_discovery},
+      {{"POST", "/v1/connections", Permission::kWriteConnections}, create_connection},
+      {{"GET", "/v1/connections", Permission::kReadConnections}, list_connections},
+      {{"GET", "/v1/connections/{id}", Permission::kReadConnections}, get_connection},
+      {{"DELETE", "/v1/connections/{id}", Permission::kWriteConnections}, delete_connection},
+      {{"GET", "/v1/token/{id}", Permission::kReadCredentials}, connection_token},
       {{"GET", "/v1/audit", Permission::kReadAudit}, query_audit},
       {{"GET", "/v1/audit/verify", Permission::kReadAudit}, verify_audit},
   };
@@ -166,6 +174,15 @@ HttpResponse error_response(const Status& status) {
 Router::Router(RouterServices services, RouterOptions options)
     : services_(services), options_(std::move(options)), metrics_(route_labels()) {
   if (!options_.log_sink) options_.log_sink = default_log_sink;
+}
+
+bool Router::is_blocking(std::string_view method, std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (const auto& e : route_entries()) {
+    std::string_view param;
+    if (e.info.method == method && match(e.info.path, path, param)) return e.info.blocking;
+  }
+  return false;
 }
 
 const std::vector<RouteInfo>& Router::routes() {

@@ -18,6 +18,7 @@
 #include "metrics.hpp"
 #include "net.hpp"
 #include "nexus/audit.hpp"
+#include "nexus/connections.hpp"
 #include "nexus/keys.hpp"
 #include "nexus/registry.hpp"
 #include "nexus/status.hpp"
@@ -40,6 +41,7 @@ struct RouterOptions {
 // router.
 struct RouterServices {
   ProviderRegistry* registry = nullptr;
+  ConnectionService* connections = nullptr;
   AuditLog* audit = nullptr;
   KeyService* keys = nullptr;
   Storage* storage = nullptr;
@@ -52,6 +54,10 @@ struct RouteInfo {
   // nullopt: public (no X-API-Key); else the permission the caller's role
   // must carry.
   std::optional<Permission> permission;
+  // The handler may wait on a third party (OpenID discovery, up to the HTTP
+  // client's timeout): the server runs it on its blocking pool, never on an
+  // I/O thread.
+  bool blocking = false;
 };
 
 // The HTTP status of each library error code: the server's one mapping table.
@@ -79,6 +85,10 @@ class Router {
 
   // The route table, in matching order.
   static const std::vector<RouteInfo>& routes();
+
+  // Whether the route `method` `target` matches is blocking (RouteInfo).
+  // Thread-safe; does not authenticate or parse anything else.
+  static bool is_blocking(std::string_view method, std::string_view target);
 
   const Metrics& metrics() const noexcept { return metrics_; }
 

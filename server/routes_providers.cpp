@@ -102,6 +102,13 @@ HttpResponse patch_provider(const RouteDeps& deps, Exchange& ex) {
   return provider_response(200, updated.value());
 }
 
+HttpResponse refresh_provider_discovery(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
+  Result<Provider> refreshed = deps.services.registry->refresh_discovery(ex.ctx, ex.name);
+  if (!refreshed.ok()) return error_response(refreshed.status());
+  return provider_response(200, refreshed.value());
+}
+
 HttpResponse delete_provider(const RouteDeps& deps, Exchange& ex) {
   if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
   auto expected = expected_version(deps, ex);

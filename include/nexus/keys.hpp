@@ -49,6 +49,9 @@ enum class Permission {
   kReadProviders,   // get, list, metadata
   kWriteProviders,  // create, patch, delete
   kReadAudit,       // query and verify the audit log
+  kReadConnections,   // get and list connections (never their values)
+  kWriteConnections,  // create and delete connections
+  kReadCredentials,   // open a connection's credentials (GET /v1/token/{id})
 };
 
 bool role_allows(Role role, Permission permission) noexcept;

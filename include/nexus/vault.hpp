@@ -75,6 +75,10 @@ class Keyring {
   // A new random key with a derived id.
   static Keyring generate();
 
+  // A copy of this keyring with a new random primary key; every key here
+  // stays, to open what it sealed.
+  Keyring rotated() const;
+
   // Adds a key; it becomes the primary when `primary`. kValidationFailed
   // when the id is taken or malformed, or the key is not 32 bytes.
   Status add(std::string id, SecretBytes key, bool primary);

@@ -43,7 +43,7 @@ start_server() {
   SERVER_LOG="$WORK/server.$RUNS.log"
   SERVER_ERR="$WORK/server.$RUNS.err"
   env -u API_KEY -u NEXUS_MASTER_KEY_FILE NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE="$DB" \
-    NEXUS_MASTER_KEY="$MASTER_KEY" NEXUS_THREADS=4 "$@" \
+    ${MASTER_KEY:+NEXUS_MASTER_KEY=$MASTER_KEY} NEXUS_THREADS=4 "$@" \
     "$NEXUS_BIN" serve >"$SERVER_LOG" 2>"$SERVER_ERR" &
   SERVER_PID=$!
   local address=""

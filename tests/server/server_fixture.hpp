@@ -167,7 +167,10 @@ class RouterFixture {
     auto k = KeyService::open({.storage = storage.get()});
     REQUIRE(k.ok());
     keys = std::move(k).value();
-    registry = std::make_unique<ProviderRegistry>(RegistryOptions{.storage = storage.get()});
+    registry = std::make_unique<ProviderRegistry>(
+        RegistryOptions{.storage = storage.get(), .vault = vault.get()});
+    connections = std::make_unique<ConnectionService>(
+        ConnectionOptions{.storage = storage.get(), .vault = vault.get()});
     audit = std::make_unique<AuditLog>(*storage);
     admin = issue("default", Role::kAdmin);
     agent = issue("default", Role::kAgent);
@@ -186,6 +189,8 @@ class RouterFixture {
       log_lines.emplace_back(line);
     };
     router = std::make_unique<server::Router>(server::RouterServices{.registry = registry.get(),
+                                                                     .connections =
+                                                                         connections.get(),
                                                                      .audit = audit.get(),
                                                                      .keys = keys.get(),
                                                                      .storage = storage.get()},
@@ -268,7 +273,10 @@ class RouterFixture {
 
   std::unique_ptr<Storage> storage;
   std::unique_ptr<KeyService> keys;
+  std::unique_ptr<Vault> vault =
+      std::make_unique<Vault>(std::make_shared<const Keyring>(Keyring::generate()));
   std::unique_ptr<ProviderRegistry> registry;
+  std::unique_ptr<ConnectionService> connections;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<server::Router> router;
   std::string admin, agent, auditor, other_admin, other_agent, other_auditor;

@@ -1,0 +1,100 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+// /v1/connections and /v1/token through the router: statuses, roles,
+// workspaces, the deleted-provider answer, and where secrets may appear.
+#include <catch2/catch.hpp>
+
+#include "server_fixture.hpp"
+
+namespace nexus {
+namespace {
+
+constexpr const char* kStripeKey = "sk_live_router_test_91f0";
+
+struct Connected : testing::RouterFixture {
+  std::string id;
+  Connected() {
+    REQUIRE(as(admin, "POST", "/v1/providers", testing::kStripeJson).status == 201);
+    auto r = as(admin, "POST", "/v1/connections",
+                std::string(R"({"provider_name":"stripe","user_id":"u-42","credentials":)") +
+                    R"({"secret_key":")" + kStripeKey + R"("}})");
+    REQUIRE(r.status == 201);
+    id = std::string(r.json.at("connection_id").as_string());
+    CHECK(r.header("Location") == "/v1/connections/" + id);
+  }
+};
+
+TEST_CASE("connections: create, read, list and delete without ever showing values",
+          "[server][connections]") {
+  Connected f;
+  auto got = f.as(f.agent, "GET", "/v1/connections/" + f.id);
+  REQUIRE(got.status == 200);
+  CHECK(got.json.at("status") == "active");
+  CHECK(got.json.at("credential_fields").at(0) == "secret_key");
+  auto list = f.as(f.agent, "GET", "/v1/connections?user_id=u-42");
+  REQUIRE(list.status == 200);
+  CHECK(list.json.as_array().size() == 1);
+  CHECK(f.as(f.agent, "DELETE", "/v1/connections/" + f.id).status == 403);
+  CHECK(f.as(f.admin, "DELETE", "/v1/connections/" + f.id).status == 204);
+  CHECK(f.as(f.admin, "GET", "/v1/connections/" + f.id).code() == "not_found");
+  CHECK(f.all_bodies.find(kStripeKey) == std::string::npos);
+}
+
+TEST_CASE("connections: /v1/token hands values to admin and agent only", "[server][connections]") {
+  Connected f;
+  auto token = f.as(f.agent, "GET", "/v1/token/" + f.id);
+  REQUIRE(token.status == 200);
+  CHECK(token.json.at("credentials").at("secret_key") == kStripeKey);
+  CHECK(token.json.at("auth_type") == "api_key");
+  CHECK(token.json.at("api_base_url") == "https://api.stripe.com");
+  CHECK(token.header("Cache-Control") == "no-store");
+  CHECK(f.as(f.admin, "GET", "/v1/token/" + f.id).status == 200);
+  CHECK(f.as(f.auditor, "GET", "/v1/token/" + f.id).code() == "forbidden");
+  CHECK(f.as(f.other_agent, "GET", "/v1/token/" + f.id).code() == "not_found");
+  CHECK(f.as(f.other_admin, "GET", "/v1/connections/" + f.id).code() == "not_found");
+  CHECK(f.send("GET", "/v1/token/" + f.id).status == 401);
+  std::lock_guard lock(f.log_mu);
+  for (const auto& line : f.log_lines) CHECK(line.find(kStripeKey) == std::string::npos);
+}
+
+TEST_CASE("connections: after the provider is deleted, /v1/token is 410 provider_deleted",
+          "[server][connections]") {
+  Connected f;
+  REQUIRE(f.as(f.admin, "DELETE", "/v1/providers/stripe").status == 204);
+  auto token = f.as(f.agent, "GET", "/v1/token/" + f.id);
+  CHECK(token.status == 410);
+  CHECK(token.code() == "provider_deleted");
+  auto got = f.as(f.admin, "GET", "/v1/connections/" + f.id);
+  CHECK(got.json.at("status") == "provider_deleted");
+  auto audit = f.as(f.auditor, "GET", "/v1/audit?event_type=token_retrieval_failed");
+  REQUIRE(audit.status == 200);
+  CHECK(audit.json.as_array().size() == 1);
+}
+
+TEST_CASE("connections: bad input is 400 naming the field, and stores nothing",
+          "[server][connections]") {
+  Connected f;
+  struct Case {
+    const char* body;
+    int status;
+    const char* field;
+  };
+  const Case cases[] = {
+      {R"({"provider_name":"stripe","user_id":"u","credentials":{}})", 400,
+       "credentials.secret_key"},
+      {R"({"provider_name":"stripe","user_id":"u","credentials":{"secret_key":"a","x":"b"}})",
+       400, "credentials.x"},
+      {R"({"provider_name":"stripe","credentials":{"secret_key":"a"}})", 400, "user_id"},
+      {R"({"provider_name":"nope","user_id":"u","credentials":{}})", 404, "provider_name"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.body);
+    auto r = f.as(f.admin, "POST", "/v1/connections", c.body);
+    CHECK(r.status == c.status);
+    CHECK(r.json.at("field") == c.field);
+  }
+  CHECK(f.as(f.admin, "POST", "/v1/connections", "{").code() == "invalid_json");
+  CHECK(f.as(f.admin, "GET", "/v1/connections").json.as_array().size() == 1);
+}
+
+}  // namespace
+}  // namespace nexus
