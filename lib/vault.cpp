@@ -107,7 +107,13 @@ Status unreadable() {
 // --- SecretBytes ---
 
 SecretBytes::SecretBytes(std::size_t size) : size_(size) {
-  if (size > 0) data_ = new unsigned char[size]();
+  if (size == 0) return;
+  if (size <= kInlineBytes) {
+    data_ = inline_;
+    std::memset(inline_, 0, size);
+  } else {
+    data_ = new unsigned char[size]();
+  }
 }
 
 SecretBytes SecretBytes::locked(std::size_t size) {
@@ -134,7 +140,7 @@ void SecretBytes::release() noexcept {
     sodium_free(data_);  // wipes before releasing
   } else {
     sodium_memzero(data_, size_);
-    delete[] data_;
+    if (!is_inline()) delete[] data_;
   }
   data_ = nullptr;
   size_ = 0;
@@ -143,17 +149,27 @@ void SecretBytes::release() noexcept {
 
 SecretBytes::~SecretBytes() { release(); }
 
-SecretBytes::SecretBytes(SecretBytes&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      locked_(std::exchange(other.locked_, false)) {}
+// Moves `other`'s bytes here; an inline secret is copied and wiped at the
+// source. REQUIRES: this holds nothing.
+void SecretBytes::take(SecretBytes& other) noexcept {
+  size_ = std::exchange(other.size_, 0);
+  locked_ = std::exchange(other.locked_, false);
+  if (other.is_inline()) {
+    std::memcpy(inline_, other.inline_, size_);
+    sodium_memzero(other.inline_, size_);
+    data_ = inline_;
+    other.data_ = nullptr;
+  } else {
+    data_ = std::exchange(other.data_, nullptr);
+  }
+}
+
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept { take(other); }
 
 SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
   if (this != &other) {
     release();
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-    locked_ = std::exchange(other.locked_, false);
+    take(other);
   }
   return *this;
 }

@@ -3,6 +3,8 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 
@@ -67,6 +69,17 @@ bool match(std::string_view pattern, std::string_view path, std::string_view& pa
     path.remove_prefix(seg.size());
   }
   return pattern.empty() && path.empty();
+}
+
+// "req_" + a random per-process prefix + a counter: unique without a system
+// call per request (request ids correlate logs; they are not secrets).
+std::string new_request_id() {
+  static const std::string prefix = make_id(system_random(), "req_").substr(0, 14);
+  static std::atomic<std::uint64_t> counter{0};
+  char digits[17];
+  std::snprintf(digits, sizeof digits, "%016llx",
+                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
+  return prefix + digits;
 }
 
 bool valid_request_id(std::string_view id) {
@@ -196,14 +209,14 @@ const std::vector<RouteInfo>& Router::routes() {
 
 HttpResponse Router::reject(const Status& status) const {
   HttpResponse r = error_response(status);
-  r.request_id = make_id(system_random(), "req_");
+  r.request_id = new_request_id();
   r.set_header("X-Request-Id", r.request_id);
   return r;
 }
 
 HttpResponse Router::handle(const HttpRequest& request) const {
   std::string request_id = request.header("x-request-id");
-  if (!valid_request_id(request_id)) request_id = make_id(system_random(), "req_");
+  if (!valid_request_id(request_id)) request_id = new_request_id();
   std::string caller_ip = resolve_caller_ip(request.peer_ip, request.header("x-forwarded-for"),
                                             options_.trusted_proxies);
   HttpResponse response;

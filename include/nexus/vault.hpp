@@ -45,10 +45,16 @@ class SecretBytes {
 
  private:
   void release() noexcept;
+  void take(SecretBytes& other) noexcept;
+
+  // Most secrets are short: they live inline, sparing an allocation per open.
+  static constexpr std::size_t kInlineBytes = 96;
+  bool is_inline() const noexcept { return data_ == inline_; }
 
   unsigned char* data_ = nullptr;
   std::size_t size_ = 0;
   bool locked_ = false;
+  unsigned char inline_[kInlineBytes];
 };
 
 inline constexpr std::size_t kMasterKeyBytes = 32;
