@@ -47,17 +47,18 @@ discovery_cleanup() {
 }
 trap discovery_cleanup EXIT
 
-# read_line FD PREFIX: the rest of the first line on FD starting with PREFIX,
-# waiting at most ready_within seconds; empty when none came.
+# read_line FD PREFIX: prints the rest of the first line on FD starting with
+# PREFIX, waiting at most ready_within seconds; fails when none came.
 read_line() {
   local fd=$1 prefix=$2 line deadline=$((SECONDS + ready_within))
   while ((SECONDS < deadline)); do
-    IFS= read -r -t "$((deadline - SECONDS))" -u "$fd" line || return 0
+    IFS= read -r -t "$((deadline - SECONDS))" -u "$fd" line || return 1
     if [[ $line == "$prefix"* ]]; then
       echo "${line#"$prefix"}"
       return 0
     fi
   done
+  return 1
 }
 
 # The OpenID provider, on a free port.
@@ -65,7 +66,7 @@ mkfifo "$WORK/idp.out"
 node "$idp_dir/server.mjs" 0 >"$WORK/idp.out" 2>"$WORK/idp.err" &
 IDP_PID=$!
 exec 3<"$WORK/idp.out"
-ISSUER=$(read_line 3 "nexus-test-idp ready ")
+ISSUER=$(read_line 3 "nexus-test-idp ready ") || true
 [[ -n $ISSUER ]] || fail "the IdP did not report ready within ${ready_within}s: $(cat "$WORK/idp.err")"
 
 # A listener that accepts connections and never answers; it reports each
@@ -79,7 +80,7 @@ node -e '
 ' >"$WORK/stall.out" 2>"$WORK/stall.err" &
 STALL_PID=$!
 exec 4<"$WORK/stall.out"
-STALL_PORT=$(read_line 4 "port ")
+STALL_PORT=$(read_line 4 "port ") || true
 [[ -n $STALL_PORT ]] || fail "the stalling listener did not start: $(cat "$WORK/stall.err")"
 
 # A loopback port nobody listens on: bound, then closed.
@@ -155,7 +156,8 @@ curl -sS -o "$WORK/stall.body" -w '%{http_code}' --max-time 60 -H "X-API-Key: $K
   "client_id":"x","client_secret":"y","issuer":"http://127.0.0.1:'"$STALL_PORT"'",
   "enable_discovery":true}' "$BASE/v1/providers" >"$WORK/stall.status" 2>"$WORK/stall.curl" &
 STALL_POST=$!
-[[ -n $(read_line 4 "accepted") ]] || fail "the stalled discovery never reached the issuer"
+read_line 4 "accepted" >/dev/null ||
+  fail "the stalled discovery never reached the issuer: $(cat "$WORK/stall.curl")"
 req GET /healthz -
 expect_status 200 "healthz during a stalled discovery"
 req GET /v1/providers "$KEY"

@@ -8,6 +8,7 @@ DB="sqlite:$WORK/nexus.db"
 # The master key sealing client secrets, the same across restarts of a test.
 MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 SERVER_PID=""
+ALL_SERVER_PIDS=()  # every server started, so that none outlives the script
 SERVER_LOG=""
 SERVER_ERR=""
 BASE=""
@@ -17,11 +18,13 @@ SEEN="$WORK/seen.txt"
 : >"$SEEN"
 
 cleanup() {
-  local rc=$?
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  local rc=$? pid
+  for pid in "${ALL_SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [[ $rc -ne 0 && -n $SERVER_ERR && -f $SERVER_ERR ]]; then
     echo "--- server stderr ---" >&2
     tail -n 20 "$SERVER_ERR" >&2
@@ -46,6 +49,7 @@ start_server() {
     ${MASTER_KEY:+NEXUS_MASTER_KEY=$MASTER_KEY} NEXUS_THREADS=4 "$@" \
     "$NEXUS_BIN" serve >"$SERVER_LOG" 2>"$SERVER_ERR" &
   SERVER_PID=$!
+  ALL_SERVER_PIDS+=("$SERVER_PID")
   local address=""
   for _ in $(seq 1 200); do
     kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited at start: $(cat "$SERVER_ERR")"

@@ -3,8 +3,11 @@
 // refresh, 502 discovery_failed, roles, and which routes run on the blocking
 // pool.
 #include <catch2/catch.hpp>
+#include <map>
+#include <optional>
 #include <string>
 
+#include "config.hpp"
 #include "discovery/fake_http_client.hpp"
 #include "server_fixture.hpp"
 
@@ -102,6 +105,39 @@ TEST_CASE("discovery: routes that may discover run on the blocking pool", "[serv
   CHECK_FALSE(Router::is_blocking("DELETE", "/v1/providers/corp-sso"));
   CHECK_FALSE(Router::is_blocking("GET", "/v1/audit"));
   CHECK_FALSE(Router::is_blocking("GET", "/nope"));
+}
+
+TEST_CASE("discovery: NEXUS_CA_FILE and NEXUS_DISCOVERY_ALLOW_INSECURE in the serve config",
+          "[server][discovery][config]") {
+  const auto parse = [](std::map<std::string, std::string> vars,
+                        std::vector<std::string> args = {}) {
+    return server::parse_serve_config(args, [vars](const char* name) -> std::optional<std::string> {
+      auto it = vars.find(name);
+      if (it == vars.end()) return std::nullopt;
+      return it->second;
+    });
+  };
+  auto defaults = parse({});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->ca_file.empty());
+  CHECK_FALSE(defaults->discovery_allow_insecure);
+
+  auto set =
+      parse({{"NEXUS_CA_FILE", "/etc/corp-ca.pem"}, {"NEXUS_DISCOVERY_ALLOW_INSECURE", "1"}});
+  REQUIRE(set.ok());
+  CHECK(set->ca_file == "/etc/corp-ca.pem");
+  CHECK(set->discovery_allow_insecure);
+  CHECK_FALSE(parse({{"NEXUS_DISCOVERY_ALLOW_INSECURE", "0"}})->discovery_allow_insecure);
+  CHECK(parse({{"NEXUS_CA_FILE", "/env.pem"}}, {"--ca-file", "/flag.pem"})->ca_file == "/flag.pem");
+
+  for (const char* bad : {"yes", "true", "", "2"}) {
+    auto r = parse({{"NEXUS_DISCOVERY_ALLOW_INSECURE", bad}});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().field() == "NEXUS_DISCOVERY_ALLOW_INSECURE");
+  }
+  auto empty = parse({{"NEXUS_CA_FILE", ""}});
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.status().field() == "NEXUS_CA_FILE");
 }
 
 }  // namespace
