@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cassert>
+#include <thread>
 
 #include "detail/discovery_state.hpp"
 #include "detail/encoding.hpp"
@@ -312,7 +313,9 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
     if (s.ok()) return updated;
     if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
     if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
-    // A concurrent change won the race: re-read and apply the patch again.
+    // A concurrent change won the race: let it finish, then re-read and
+    // apply the patch again.
+    std::this_thread::yield();
   }
   return Status(ErrorCode::kUnavailable,
                 "the provider is changing too often to apply the patch; retry", "");

@@ -70,7 +70,7 @@ struct RegistryOptions {
   std::size_t max_page_size = 1000;
   // A patch without expected_version re-reads and re-applies when a
   // concurrent change wins the race, up to this many times.
-  int max_patch_attempts = 16;
+  int max_patch_attempts = 64;
 };
 
 struct ListFilter {
