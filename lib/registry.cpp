@@ -67,6 +67,15 @@ void seal_secret(const Vault& vault, Provider& p) {
   p.spec.client_secret.reset();
 }
 
+// kVersionConflict when the caller expects a version other than the stored one.
+Status check_expected_version(const Provider& current, std::optional<std::int64_t> expected) {
+  if (!expected || *expected == current.version) return Status::Ok();
+  return Status(ErrorCode::kVersionConflict,
+                "the provider is at version " + std::to_string(current.version) + ", not " +
+                    std::to_string(*expected) + "; fetch it and retry",
+                "version");
+}
+
 Status not_found(std::string_view name) {
   return Status(ErrorCode::kProviderNotFound,
                 "no provider named \"" + std::string(name.substr(0, kMaxProviderNameLength)) +
@@ -242,12 +251,7 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
     Result<Provider> current = get(ctx, name);
     if (!current.ok()) return current.status();
-    if (expected_version && *expected_version != current->version) {
-      return Status(ErrorCode::kVersionConflict,
-                    "the provider is at version " + std::to_string(current->version) +
-                        ", not " + std::to_string(*expected_version) + "; fetch it and retry",
-                    "version");
-    }
+    if (Status s = check_expected_version(current.value(), expected_version); !s.ok()) return s;
     if (const auto* n = patch_object->if_contains("name")) {
       const auto* s = n->if_string();
       if (s == nullptr || *s != current->spec.name) {
@@ -327,12 +331,7 @@ Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
     Result<Provider> current = get(ctx, name);
     if (!current.ok()) return current.status();
-    if (expected_version && *expected_version != current->version) {
-      return Status(ErrorCode::kVersionConflict,
-                    "the provider is at version " + std::to_string(current->version) +
-                        ", not " + std::to_string(*expected_version) + "; fetch it and retry",
-                    "version");
-    }
+    if (Status s = check_expected_version(current.value(), expected_version); !s.ok()) return s;
     boost::json::object data{{"version", current->version}};
     AuditEvent event = make_event(options_, ctx, audit_events::kProviderDeleted, current.value(),
                                   options_.clock->now(), data);
