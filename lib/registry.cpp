@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cassert>
+#include <mutex>
 #include <thread>
 
 #include "detail/discovery_state.hpp"
@@ -248,7 +249,11 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
                           .allow_insecure_issuer = options_.discovery_allow_insecure};
   std::optional<DiscoveryDocument> fetched;  // kept across retries
 
+  std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
+    // After a lost race, retry with the other retrying writers of this
+    // process held off, so none of them can be starved.
+    if (attempt > 0 && !serial.owns_lock()) serial.lock();
     Result<Provider> current = get(ctx, name);
     if (!current.ok()) return current.status();
     if (Status s = check_expected_version(current.value(), expected_version); !s.ok()) return s;
@@ -328,7 +333,11 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
 Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
                                 std::optional<std::int64_t> expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
+  std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
+    // After a lost race, retry with the other retrying writers of this
+    // process held off, so none of them can be starved.
+    if (attempt > 0 && !serial.owns_lock()) serial.lock();
     Result<Provider> current = get(ctx, name);
     if (!current.ok()) return current.status();
     if (Status s = check_expected_version(current.value(), expected_version); !s.ok()) return s;
@@ -464,7 +473,11 @@ Result<Provider> ProviderRegistry::refresh_discovery(const RequestContext& ctx,
   // The outcome of the last fetch and the issuer it was for: a retry after a
   // concurrent change reuses it unless the issuer changed.
   std::optional<std::pair<std::string, Result<DiscoveryDocument>>> fetched;
+  std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
+    // After a lost race, retry with the other retrying writers of this
+    // process held off, so none of them can be starved.
+    if (attempt > 0 && !serial.owns_lock()) serial.lock();
     Result<Provider> current = get(ctx, name);
     if (!current.ok()) return current.status();
     if (!current->spec.enable_discovery || !current->spec.issuer) {

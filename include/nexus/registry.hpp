@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -184,6 +185,8 @@ class ProviderRegistry {
 
   RegistryOptions options_;
   std::unique_ptr<Vault> owned_vault_;  // when options.vault was null
+  // Held by a change retrying after a lost race (see patch).
+  std::mutex retry_mu_;
   std::once_flag owned_http_once_;
   std::unique_ptr<HttpClient> owned_http_;  // when options.http_client was null; set once
   Status owned_http_status_;                // why owned_http_ could not be made
