@@ -3,9 +3,11 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -56,33 +58,42 @@ std::optional<SecretBytes> decode_key(std::string_view b64) {
 }
 
 // The associated data: length-prefixed parts, so no two places share an
-// encoding. Built on the stack when it fits, since it is made on every call.
+// encoding. Made on every seal and open, so built in one pass straight into a
+// stack buffer (the heap only for unusually long ids).
 class AssociatedData {
  public:
   AssociatedData(const SealContext& where, std::string_view key_id) {
     const std::string_view parts[] = {kAdTag,         where.workspace, where.owner_kind,
                                       where.owner_id, where.field,     key_id};
     std::size_t total = 0;
-    for (auto p : parts) total += 4 + p.size();
+    for (std::string_view p : parts) total += 4 + p.size();
+    unsigned char* out = inline_;
     if (total > sizeof inline_) {
-      heap_.resize(total);
-      data_ = reinterpret_cast<unsigned char*>(heap_.data());
+      heap_ = std::make_unique<unsigned char[]>(total);
+      out = heap_.get();
     }
-    for (auto p : parts) {
-      auto n = static_cast<std::uint32_t>(p.size());
-      for (int shift = 24; shift >= 0; shift -= 8) data_[size_++] = (n >> shift) & 0xff;
-      std::memcpy(data_ + size_, p.data(), p.size());
-      size_ += p.size();
+    data_ = out;
+    size_ = total;
+    for (std::string_view p : parts) {
+      const auto n = static_cast<std::uint32_t>(p.size());
+      out[0] = static_cast<unsigned char>(n >> 24);
+      out[1] = static_cast<unsigned char>(n >> 16);
+      out[2] = static_cast<unsigned char>(n >> 8);
+      out[3] = static_cast<unsigned char>(n);
+      std::memcpy(out + 4, p.data(), p.size());
+      out += 4 + p.size();
     }
   }
+  AssociatedData(const AssociatedData&) = delete;
+  AssociatedData& operator=(const AssociatedData&) = delete;
   const unsigned char* data() const { return data_; }
   std::size_t size() const { return size_; }
 
  private:
   unsigned char inline_[512];
-  std::string heap_;
-  unsigned char* data_ = inline_;
-  std::size_t size_ = 0;
+  std::unique_ptr<unsigned char[]> heap_;
+  const unsigned char* data_;
+  std::size_t size_;
 };
 
 // The key id of a well-formed envelope, or empty.
@@ -93,6 +104,12 @@ std::string_view envelope_key_id(std::string_view envelope) {
     return {};
   }
   return envelope.substr(2, n);
+}
+
+SecretBytes locked_copy(const SecretBytes& key) {
+  SecretBytes copy = SecretBytes::locked(key.size());
+  std::memcpy(copy.data(), key.data(), key.size());
+  return copy;
 }
 
 Status unreadable() {
@@ -237,8 +254,7 @@ Result<Keyring> Keyring::parse(std::string_view text) {
     (void)ring.add(std::string(id), std::move(*key), ring.primary_.empty());
   }
   if (ring.primary_.empty()) {
-    return Status(ErrorCode::kValidationFailed, "master key file holds no key",
-                  "master_key_file");
+    return Status(ErrorCode::kValidationFailed, "master key file holds no key", "master_key_file");
   }
   return ring;
 }
@@ -266,12 +282,14 @@ Keyring Keyring::generate() {
   return ring;
 }
 
-Keyring Keyring::rotated() const {
-  Keyring ring = generate();
-  for (const auto& [id, key] : keys_) {
-    SecretBytes copy = SecretBytes::locked(key.size());
-    std::memcpy(copy.data(), key.data(), key.size());
-    (void)ring.add(id, std::move(copy), false);
+Keyring Keyring::rotated() const { return generate().merged_with(*this); }
+
+Keyring Keyring::merged_with(const Keyring& older) const {
+  Keyring ring;
+  for (const Keyring* from : {this, &older}) {
+    for (const auto& [id, key] : from->keys_) {
+      if (!ring.contains(id)) (void)ring.add(id, locked_copy(key), id == primary_);
+    }
   }
   return ring;
 }
@@ -288,8 +306,12 @@ Status Keyring::add(std::string id, SecretBytes key, bool primary) {
     return Status(ErrorCode::kValidationFailed, "key id \"" + id + "\" is already in the keyring",
                   "key_id");
   }
-  if (primary || primary_.empty()) primary_ = id;
-  keys_.emplace(std::move(id), std::move(key));
+  const bool becomes_primary = primary || primary_.empty();
+  auto [it, inserted] = keys_.emplace(std::move(id), std::move(key));
+  if (becomes_primary) {
+    primary_ = it->first;
+    primary_key_ = &it->second;
+  }
   return Status::Ok();
 }
 
@@ -309,6 +331,7 @@ Status Keyring::remove(std::string_view id) {
 bool Keyring::contains(std::string_view id) const { return find(id) != nullptr; }
 
 const SecretBytes* Keyring::find(std::string_view id) const {
+  if (id == primary_) return primary_key_;
   auto it = keys_.find(id);
   return it == keys_.end() ? nullptr : &it->second;
 }
@@ -324,29 +347,65 @@ std::vector<std::string> Keyring::ids() const {
 
 const SecretBytes& Keyring::key(std::string_view id) const { return *find(id); }
 
-std::string Keyring::to_file_text() const {
-  std::string out =
+SecretBytes Keyring::to_file_text() const {
+  constexpr std::string_view kHeader =
       "# Nexus master keys: \"ID BASE64KEY\" per line; the first is the primary.\n";
+  constexpr int kVariant = sodium_base64_VARIANT_ORIGINAL;
+  // Sized up front and filled in place: no temporary holds a key.
+  std::size_t size = kHeader.size();
+  for (const auto& [id, key] : keys_) {
+    size += id.size() + 1 + sodium_base64_ENCODED_LEN(key.size(), kVariant) - 1 + 1;
+  }
+  SecretBytes out(size);
+  auto* p = reinterpret_cast<char*>(out.data());
+  auto put = [&p](std::string_view s) { p = std::copy(s.begin(), s.end(), p); };
+  put(kHeader);
   for (const std::string& id : ids()) {
     const SecretBytes& k = key(id);
-    std::string b64(sodium_base64_ENCODED_LEN(k.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-    sodium_bin2base64(b64.data(), b64.size(), k.data(), k.size(), sodium_base64_VARIANT_ORIGINAL);
-    b64.resize(std::strlen(b64.c_str()));
-    out += id + " " + b64 + "\n";
-    sodium_memzero(b64.data(), b64.size());
+    put(id);
+    put(" ");
+    const std::size_t room = sodium_base64_ENCODED_LEN(k.size(), kVariant);  // with its NUL
+    sodium_bin2base64(p, room, k.data(), k.size(), kVariant);
+    p += room - 1;
+    put("\n");
   }
   return out;
 }
 
 // --- Vault ---
 
-Vault::Vault(std::shared_ptr<const Keyring> keyring) : keyring_(std::move(keyring)) {
+Vault::Vault(std::shared_ptr<const Keyring> keyring, VaultOptions options)
+    : keyring_(std::move(keyring)), options_(std::move(options)) {
   ensure_sodium();
 }
 
+std::shared_ptr<const Keyring> Vault::keyring() const {
+  return keyring_.load(std::memory_order_acquire);
+}
+
+void Vault::replace_keyring(std::shared_ptr<const Keyring> keyring) {
+  keyring_.store(std::move(keyring), std::memory_order_release);
+}
+
+std::shared_ptr<const Keyring> Vault::reload_for(std::string_view missing_id) const {
+  std::lock_guard lock(reload_mu_);
+  std::shared_ptr<const Keyring> current = keyring();
+  // Another thread may have reloaded while this one waited.
+  if (!options_.reload || current->contains(missing_id)) return current;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_reload_ && now - *last_reload_ < options_.min_reload_interval) return current;
+  last_reload_ = now;
+  Result<Keyring> loaded = options_.reload(missing_id);
+  if (!loaded.ok()) return current;
+  auto merged = std::make_shared<const Keyring>(loaded->merged_with(*current));
+  keyring_.store(merged, std::memory_order_release);
+  return merged;
+}
+
 std::string Vault::seal(std::string_view plaintext, const SealContext& where) const {
-  const std::string& id = keyring_->primary_id();
-  const SecretBytes& key = keyring_->key(id);
+  const std::shared_ptr<const Keyring> ring = keyring();
+  const std::string& id = ring->primary_id();
+  const SecretBytes& key = ring->key(id);
   std::string envelope;
   envelope.resize(2 + id.size() + kNonceBytes + plaintext.size() + kTagBytes);
   auto* out = reinterpret_cast<unsigned char*>(envelope.data());
@@ -368,13 +427,19 @@ std::string Vault::key_id_of(std::string_view envelope) {
 }
 
 Result<SecretBytes> Vault::open(std::string_view envelope, const SealContext& where) const {
-  std::string_view id = envelope_key_id(envelope);
-  const SecretBytes* key = id.empty() ? nullptr : keyring_->find(id);
-  if (key == nullptr) return unreadable();
+  const std::string_view id = envelope_key_id(envelope);
+  if (id.empty()) return unreadable();
+  std::shared_ptr<const Keyring> ring = keyring();
+  const SecretBytes* key = ring->find(id);
+  if (key == nullptr) {
+    ring = reload_for(id);
+    key = ring->find(id);
+    if (key == nullptr) return unreadable();
+  }
   const auto* in = reinterpret_cast<const unsigned char*>(envelope.data());
   const unsigned char* nonce = in + 2 + id.size();
   const unsigned char* cipher = nonce + kNonceBytes;
-  std::size_t clen = envelope.size() - 2 - id.size() - kNonceBytes;
+  const std::size_t clen = envelope.size() - 2 - id.size() - kNonceBytes;
   SecretBytes plain(clen - kTagBytes);
   AssociatedData ad(where, id);
   unsigned long long mlen = 0;

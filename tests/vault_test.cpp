@@ -28,7 +28,7 @@ TEST_CASE("a sealed value opens only in the place it was sealed for", "[vault]")
   std::string env = vault.seal("sk_live_abc123", kWhere);
   CHECK(env.find("sk_live_abc123") == std::string::npos);
   CHECK(std::uint8_t(env[0]) == kEnvelopeVersion);
-  CHECK(Vault::key_id_of(env) == vault.keyring().primary_id());
+  CHECK(Vault::key_id_of(env) == vault.keyring()->primary_id());
 
   auto opened = vault.open(env, kWhere);
   REQUIRE(opened.ok());
@@ -88,7 +88,7 @@ TEST_CASE("a keyring with an old key opens old envelopes and seals under the pri
   CHECK(rotated.ids().size() == 2);
   Vault vault(ring_of(std::move(rotated)));
   CHECK(vault.open(env, kWhere)->view() == "v1");
-  CHECK(Vault::key_id_of(vault.seal("v2", kWhere)) == vault.keyring().primary_id());
+  CHECK(Vault::key_id_of(vault.seal("v2", kWhere)) == vault.keyring()->primary_id());
 }
 
 TEST_CASE("malformed master keys are refused without echoing them", "[vault]") {
@@ -108,7 +108,7 @@ TEST_CASE("malformed master keys are refused without echoing them", "[vault]") {
 TEST_CASE("key files: first key is primary; bad lines are named", "[vault]") {
   std::string text = std::string("# keys\n\nnew ") + kKeyB64Url + "\n";
   Keyring other = Keyring::generate();
-  std::string other_line = other.to_file_text();
+  std::string other_line(other.to_file_text().view());
   other_line = other_line.substr(other_line.find('\n') + 1);  // drop the comment
   auto ring = Keyring::parse(text + other_line);
   REQUIRE(ring.ok());
@@ -116,7 +116,7 @@ TEST_CASE("key files: first key is primary; bad lines are named", "[vault]") {
   CHECK(ring->ids() == std::vector<std::string>{"new", other.primary_id()});
 
   // to_file_text round-trips.
-  auto again = Keyring::parse(ring->to_file_text());
+  auto again = Keyring::parse(ring->to_file_text().view());
   REQUIRE(again.ok());
   CHECK(again->ids() == ring->ids());
   CHECK(again->key("new").equals(ring->key("new").view()));
@@ -193,14 +193,22 @@ TEST_CASE("master keys load from the environment, a file, or a generated default
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().message().find("NEXUS_MASTER_KEY") != std::string::npos);
   }
-  SECTION("the default file is created once with mode 0600, then reused") {
+  SECTION("a missing default file is generated in memory only; create_key_file writes it once") {
     MasterKeySource src{.default_file = dir.file("var/master.key"), .generate_default = true};
     auto first = load_master_keys(src);
     REQUIRE(first.ok());
     CHECK(first->generated);
+    CHECK(first->origin == src.default_file);
+    CHECK_FALSE(std::filesystem::exists(src.default_file));
+    CHECK_FALSE(std::filesystem::exists(dir.file("var")));
+    // Not written yet: another load generates another key.
+    CHECK(load_master_keys(src)->keyring.primary_id() != first->keyring.primary_id());
+
+    REQUIRE(create_key_file(first->origin, first->keyring).ok());
     auto perms = std::filesystem::status(src.default_file).permissions();
     CHECK((perms & std::filesystem::perms::all) ==
           (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    CHECK(create_key_file(first->origin, Keyring::generate()).code() == ErrorCode::kUnavailable);
     auto second = load_master_keys(src);
     REQUIRE(second.ok());
     CHECK_FALSE(second->generated);

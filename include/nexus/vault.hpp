@@ -4,10 +4,15 @@
 // values into versioned XChaCha20-Poly1305 envelopes bound to where they live.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,14 +21,17 @@
 
 namespace nexus {
 
-// Secret bytes, wiped (sodium_memzero) when released. Short-lived plaintexts
-// live on the heap; long-lived master keys use locked() — libsodium secure
-// memory with guard pages, locked against swapping — which costs a few system
-// calls per allocation. Move-only.
+// Secret bytes, wiped (sodium_memzero) when released and when moved from.
+// Short-lived plaintexts (an opened credential) live inline when they fit in
+// 96 bytes, otherwise on the ordinary heap: they are wiped, but NOT locked
+// against swapping, because secure memory costs several system calls per
+// allocation, too slow for one per request. Long-lived master keys use
+// locked(): libsodium secure memory with guard pages, locked against
+// swapping. Move-only.
 class SecretBytes {
  public:
   SecretBytes() = default;
-  explicit SecretBytes(std::size_t size);  // zero-filled, on the heap
+  explicit SecretBytes(std::size_t size);       // zero-filled, on the heap
   static SecretBytes locked(std::size_t size);  // zero-filled, in secure memory
   static SecretBytes copy_of(std::string_view bytes);
   ~SecretBytes();
@@ -37,9 +45,7 @@ class SecretBytes {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // A view of the bytes; valid while this object lives.
-  std::string_view view() const noexcept {
-    return {reinterpret_cast<const char*>(data_), size_};
-  }
+  std::string_view view() const noexcept { return {reinterpret_cast<const char*>(data_), size_}; }
   // Constant-time comparison.
   bool equals(std::string_view other) const noexcept;
 
@@ -99,9 +105,13 @@ class Keyring {
   // The key, or nullptr when the keyring lacks it.
   const SecretBytes* find(std::string_view id) const;
 
-  // Key-file text for this keyring (primary first). Holds the keys in clear:
-  // write it only to a file of mode 0600.
-  std::string to_file_text() const;
+  // A keyring with every key of this one (its primary stays the primary) and
+  // every key of `older` that this one lacks.
+  Keyring merged_with(const Keyring& older) const;
+
+  // Key-file text for this keyring (primary first), built in place in wiped
+  // memory. Holds the keys in clear: write it only to a file of mode 0600.
+  SecretBytes to_file_text() const;
 
   // The id derived from a key's bytes: "k" + 12 hex digits of a BLAKE2b hash.
   static std::string derive_id(std::string_view key);
@@ -109,6 +119,9 @@ class Keyring {
  private:
   std::map<std::string, SecretBytes, std::less<>> keys_;
   std::string primary_;
+  // The primary's key, checked first by find(): most envelopes are under it.
+  // Map nodes never move, so this stays valid when the keyring is moved.
+  const SecretBytes* primary_key_ = nullptr;
 };
 
 // Where a sealed value lives. The seal binds the ciphertext to every part of
@@ -117,7 +130,7 @@ struct SealContext {
   std::string_view workspace;
   std::string_view owner_kind;  // "provider", "connection", ...
   std::string_view owner_id;
-  std::string_view field;       // "client_secret", "credentials.secret_key", ...
+  std::string_view field;  // "client_secret", "credentials.secret_key", ...
 };
 
 // Envelope layout (format version 1):
@@ -126,28 +139,60 @@ struct SealContext {
 //   bytes 2..    key id (n bytes), nonce (24 bytes), ciphertext + tag (16 bytes)
 inline constexpr std::uint8_t kEnvelopeVersion = 1;
 
-// Seals and opens values. Thread-safe; holds the keyring by shared pointer so
-// a rotation can swap it in while requests run.
+struct VaultOptions {
+  // Called by open() when an envelope names a key id the keyring lacks (say,
+  // `nexus keys rotate-master` ran while this process was serving): returns
+  // the keyring as configured now, e.g. the key file read again. The vault
+  // then holds that keyring's keys plus the keys it had (a reload never
+  // forgets a key; replace_keyring does), and seals under the new primary.
+  // Called at most once per `min_reload_interval`, by one thread at a time;
+  // the argument is the missing id. Empty: no reload. Must be thread-safe
+  // with respect to the caller's own state.
+  std::function<Result<Keyring>(std::string_view missing_key_id)> reload;
+  std::chrono::milliseconds min_reload_interval{std::chrono::seconds(1)};
+};
+
+// Seals and opens values. Thread-safe. The keyring sits behind an atomically
+// swapped shared pointer: replace_keyring (or a reload) takes effect for the
+// next call, while calls in flight finish with the keyring they started with.
 class Vault {
  public:
-  explicit Vault(std::shared_ptr<const Keyring> keyring);
+  // REQUIRES: keyring non-null.
+  explicit Vault(std::shared_ptr<const Keyring> keyring, VaultOptions options = {});
+  Vault(const Vault&) = delete;
+  Vault& operator=(const Vault&) = delete;
 
   // The envelope of `plaintext` under the primary key, bound to `where`.
   std::string seal(std::string_view plaintext, const SealContext& where) const;
 
-  // The plaintext, in secure memory. kCredentialUnreadable when the envelope
-  // is malformed, its key is not in the keyring, or authentication fails
-  // (tampered, or sealed for another place). Never returns unauthenticated
-  // bytes.
+  // The plaintext, in wiped memory (see SecretBytes). kCredentialUnreadable
+  // when the envelope is malformed, its key is not in the keyring (after a
+  // reload, when options.reload is set), or authentication fails (tampered,
+  // or sealed for another place). Never returns unauthenticated bytes.
   Result<SecretBytes> open(std::string_view envelope, const SealContext& where) const;
 
   // The id of the key that sealed `envelope`, or empty when malformed.
   static std::string key_id_of(std::string_view envelope);
 
-  const Keyring& keyring() const noexcept { return *keyring_; }
+  // The keyring in use now. The snapshot stays valid while it is held.
+  std::shared_ptr<const Keyring> keyring() const;
+
+  // Installs `keyring` as is: the next seal uses its primary, and keys it
+  // lacks no longer open anything. Callers check first that it still opens
+  // every stored value (check_keyring_covers). REQUIRES: keyring non-null.
+  void replace_keyring(std::shared_ptr<const Keyring> keyring);
 
  private:
-  std::shared_ptr<const Keyring> keyring_;
+  // The keyring after reloading for `missing_id` (or as it is, when reloads
+  // are off, too recent, or fail).
+  std::shared_ptr<const Keyring> reload_for(std::string_view missing_id) const;
+
+  // Mutable: a reload (from const open()) swaps it.
+  mutable std::atomic<std::shared_ptr<const Keyring>> keyring_;
+  const VaultOptions options_;
+  mutable std::mutex reload_mu_;
+  // When reload last ran. GUARDED_BY(reload_mu_)
+  mutable std::optional<std::chrono::steady_clock::time_point> last_reload_;
 };
 
 }  // namespace nexus
