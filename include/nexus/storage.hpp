@@ -191,7 +191,9 @@ class Storage {
   virtual Result<ConnectionRecord> get_connection(std::string_view workspace,
                                                   std::string_view id) = 0;
 
-  // Up to query.limit connections ordered by id, after query.after_id.
+  // Up to query.limit connections ordered by id, after query.after_id. Their
+  // credentials carry field names only (empty envelopes): a listing never
+  // loads sealed values.
   virtual Result<std::vector<ConnectionRecord>> list_connections(
       const ConnectionListQuery& query) = 0;
 
@@ -219,6 +221,13 @@ class Storage {
   // Returns how many were replaced. REQUIRES: old.size() == replacement.size().
   virtual Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
                                                 const std::vector<std::string>& replacement) = 0;
+
+  // Copies every committed change into the main store and empties any
+  // write-ahead log (SQLite: wal_checkpoint(TRUNCATE)), so that bytes an
+  // earlier write replaced, such as a secret stored in clear, leave the log.
+  // kUnavailable when readers keep the log in use. Stores without a log do
+  // nothing.
+  virtual Status checkpoint() { return Status::Ok(); }
 };
 
 // A Storage held in memory: for tests and for embedding without a database.

@@ -355,6 +355,7 @@ class MemoryStorage final : public Storage {
             if ((!query.provider_name || c.provider_name == *query.provider_name) &&
                 (!query.user_id || c.user_id == *query.user_id)) {
               out.push_back(c);
+              for (SealedField& f : out.back().credentials) f.envelope.clear();
             }
           }
           return out;

@@ -474,6 +474,19 @@ Status read_credentials(Connection& c, ConnectionRecord& record, std::string_vie
   return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
 }
 
+// Fills record.credentials with field names only (empty envelopes), ordered
+// by field: listings never load sealed values.
+Status read_credential_names(Connection& c, ConnectionRecord& record, std::string_view operation) {
+  int rc;
+  auto stmt = c.prepare(
+      "SELECT field FROM connection_credentials WHERE connection_id = ?1 ORDER BY field", rc);
+  if (!stmt) return error_status(rc, operation);
+  stmt->bind(1, record.id);
+  record.credentials.clear();
+  while ((rc = stmt->step()) == SQLITE_ROW) record.credentials.push_back({stmt->text(0), {}});
+  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
+}
+
 // ---------------------------------------------------------------------------
 // Opening
 
@@ -1031,7 +1044,7 @@ class SqliteStorage final : public Storage {
             out = std::move(rows).value();
           }
           for (ConnectionRecord& record : out) {
-            Status status = read_credentials(c, record, kOp);
+            Status status = read_credential_names(c, record, kOp);
             if (!status.ok()) return status;
           }
           return out;
@@ -1141,6 +1154,23 @@ class SqliteStorage final : public Storage {
     });
     if (!status.ok()) return status;
     return replaced;
+  }
+
+  Status checkpoint() override {
+    constexpr std::string_view kOp = "checkpoint the write-ahead log";
+    return detail::without_exceptions(kOp, [&]() -> Status {
+      std::lock_guard lock(writer_mu_);
+      int rc;
+      auto stmt = writer_->prepare("PRAGMA wal_checkpoint(TRUNCATE)", rc);
+      if (!stmt) return error_status(rc, kOp);
+      if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
+      // (busy, log frames, checkpointed frames): busy when a reader held on.
+      if (stmt->integer(0) != 0) {
+        return Status(ErrorCode::kUnavailable,
+                      "the write-ahead log is in use by a reader; checkpoint again later");
+      }
+      return Status::Ok();
+    });
   }
 
   Result<std::vector<std::string>> pragma_on_every_connection(std::string_view name) {
