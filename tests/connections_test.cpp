@@ -295,8 +295,9 @@ TEST_CASE("rotation re-seals everything under the new key; the old key can then 
   std::size_t interrupted_after = 0;
   SECTION("in one run") {}
   SECTION("interrupted after one value, then rerun") {
-    auto first = reseal_under_primary(*w.storage, rotating, 1,
-                                      [&](const ResealReport& r) { return r.resealed < 1; });
+    auto first = reseal_under_primary(
+        *w.storage, rotating,
+        {.batch = 1, .progress = [&](const ResealReport& r) { return r.resealed < 1; }});
     REQUIRE(first.ok());
     interrupted_after = first->resealed;
     CHECK(interrupted_after == 1);
@@ -304,7 +305,7 @@ TEST_CASE("rotation re-seals everything under the new key; the old key can then 
     CHECK(counts->at(new_id) == 1);
     CHECK(counts->at(old_id) == 1);
   }
-  auto report = reseal_under_primary(*w.storage, rotating, 1);
+  auto report = reseal_under_primary(*w.storage, rotating, {.batch = 1});
   REQUIRE(report.ok());
   CHECK(report->resealed + interrupted_after == 2);
   auto counts = w.storage->envelope_key_counts();
