@@ -12,6 +12,7 @@
 #include "detail/discovery_state.hpp"
 #include "detail/encoding.hpp"
 #include "nexus/audit.hpp"
+#include "nexus/keys.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
 
@@ -397,19 +398,27 @@ Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
   for (;;) {
     auto batch = options_.storage->providers_with_plaintext_secret(kSealBatch);
     if (!batch.ok()) return batch.status();
-    if (batch->empty()) return sealed;
+    if (batch->empty()) break;
+    // Every plaintext read is wiped, whichever way this batch ends.
+    struct WipeOnExit {
+      std::vector<Provider>& providers;
+      ~WipeOnExit() {
+        for (Provider& p : providers) {
+          if (p.spec.client_secret) wipe(*p.spec.client_secret);
+        }
+      }
+    } wipe_batch{batch.value()};
     std::size_t progress = 0;
-    for (const Provider& p : batch.value()) {
-      Provider updated = p;
-      seal_secret(*options_.vault, updated);
+    for (Provider& p : batch.value()) {
+      seal_secret(*options_.vault, p);  // in place: no copy of the plaintext
       RequestContext ctx{.workspace = p.workspace, .actor = std::nullopt,
                          .caller_ip = "", .user_agent = "nexus (startup)"};
       boost::json::object data{{"field", kClientSecretField}, {"version", p.version}};
       // The configuration is unchanged, so the version stays.
       Status s = options_.storage->update_provider(
-          updated, p.version,
-          make_event(options_, ctx, audit_events::kProviderSecretSealed, updated,
-                     options_.clock->now(), data));
+          p, p.version,
+          make_event(options_, ctx, audit_events::kProviderSecretSealed, p, options_.clock->now(),
+                     data));
       if (s.ok()) {
         ++sealed;
         ++progress;
@@ -420,8 +429,14 @@ Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
     }
     // Rows that changed meanwhile were sealed by that change (a patch seals
     // the secret it carries) or deleted; either way they leave the list.
-    if (progress == 0) return sealed;
+    if (progress == 0) break;
   }
+  // The plaintexts were overwritten in the database (secure_delete); the
+  // checkpoint makes their old pages leave the write-ahead log too.
+  if (sealed > 0) {
+    if (Status s = options_.storage->checkpoint(); !s.ok()) return s;
+  }
+  return sealed;
 }
 
 // ---- Discovery --------------------------------------------------------------

@@ -46,10 +46,13 @@ struct RequestContext {
 struct RegistryOptions {
   // Required. Must outlive the registry.
   Storage* storage = nullptr;
-  // Seals client secrets at rest. Must outlive the registry. When null, the
-  // registry seals under a random key held only in memory: right for the
-  // memory storage and for tests, wrong for a database that outlives the
-  // process (its secrets could not be opened after a restart).
+  // Seals client secrets at rest. Must outlive the registry.
+  // WARNING: when null, the registry seals under a random key that lives only
+  // in this process (an ephemeral key). Right for the memory storage and for
+  // tests; WRONG for a database that outlives the process: after a restart no
+  // key opens those secrets (credential_unreadable), and a server start
+  // refuses the database (its key id is unknown). Give every persistent
+  // storage a Vault whose keyring you keep (docs/library.md).
   const Vault* vault = nullptr;
   // Defaults: system_clock(), system_random(). Must outlive the registry.
   const Clock* clock = nullptr;
@@ -164,8 +167,10 @@ class ProviderRegistry {
   Result<SecretBytes> client_secret(const RequestContext& ctx, std::string_view name);
 
   // Seals every client secret that an older version stored in clear (all
-  // workspaces), auditing provider.secret_sealed for each. Returns how many
-  // were sealed. Run at startup, before serving.
+  // workspaces), auditing provider.secret_sealed for each, wiping every
+  // plaintext it read, then (when it sealed any) checkpoints the storage so
+  // the plaintexts leave its write-ahead log (Storage::checkpoint). Returns
+  // how many were sealed. Run at startup, before serving.
   Result<std::size_t> seal_plaintext_secrets();
 
   const RegistryOptions& options() const noexcept { return options_; }
