@@ -2,7 +2,6 @@
 #include "nexus/connections.hpp"
 
 #include <boost/json/serialize.hpp>
-
 #include <cassert>
 #include <map>
 
@@ -46,8 +45,8 @@ Status read_text(const boost::json::object& body, std::string_view key, std::siz
   const boost::json::string* s = v->if_string();
   if (s == nullptr) return invalid(std::string(key), std::string(key) + " must be a string");
   if (s->empty() || s->size() > max) {
-    return invalid(std::string(key), std::string(key) + " must be 1 to " + std::to_string(max) +
-                                         " characters");
+    return invalid(std::string(key),
+                   std::string(key) + " must be 1 to " + std::to_string(max) + " characters");
   }
   out.assign(s->data(), s->size());
   return Status::Ok();
@@ -71,8 +70,8 @@ AuditEvent make_event(const ConnectionOptions& options, const RequestContext& ct
 }
 
 SealContext where(const RequestContext& ctx, std::string_view id, const std::string& field) {
-  return SealContext{.workspace = ctx.workspace, .owner_kind = kOwnerKind, .owner_id = id,
-                     .field = field};
+  return SealContext{
+      .workspace = ctx.workspace, .owner_kind = kOwnerKind, .owner_id = id, .field = field};
 }
 
 }  // namespace
@@ -91,8 +90,9 @@ Result<ConnectionRecord> ConnectionService::create(const RequestContext& ctx,
                                                    const boost::json::value& body) {
   const boost::json::object* object = body.if_object();
   if (object == nullptr) {
-    return invalid("", "the body must be a JSON object with provider_name, user_id and "
-                       "credentials");
+    return invalid("",
+                   "the body must be a JSON object with provider_name, user_id and "
+                   "credentials");
   }
   for (const auto& member : *object) {
     bool known = false;
@@ -159,17 +159,17 @@ Result<ConnectionRecord> ConnectionService::create(const RequestContext& ctx,
     const boost::json::string* text = v->if_string();
     if (text == nullptr) return invalid(field, f.name + " must be a string");
     if (text->empty() || text->size() > kMaxCredentialValueBytes) {
-      return invalid(field, f.name + " must be 1 to " + std::to_string(kMaxCredentialValueBytes) +
-                                " bytes");
+      return invalid(
+          field, f.name + " must be 1 to " + std::to_string(kMaxCredentialValueBytes) + " bytes");
     }
-    record.credentials.push_back(SealedField{
-        f.name, options_.vault->seal(std::string_view(text->data(), text->size()),
-                                     where(ctx, record.id, field))});
+    record.credentials.push_back(
+        SealedField{f.name, options_.vault->seal(std::string_view(text->data(), text->size()),
+                                                 where(ctx, record.id, field))});
   }
 
-  AuditEvent event = make_event(options_, ctx, audit_events::kConnectionCreated,
-                                record.provider_name, record.provider_id,
-                                {{"connection_id", record.id}, {"user_id", record.user_id}});
+  AuditEvent event =
+      make_event(options_, ctx, audit_events::kConnectionCreated, record.provider_name,
+                 record.provider_id, {{"connection_id", record.id}, {"user_id", record.user_id}});
   if (Status s = options_.storage->insert_connection(record, std::move(event)); !s.ok()) {
     if (s.code() == ErrorCode::kProviderNotFound) {
       return Status(ErrorCode::kProviderNotFound,
@@ -192,8 +192,8 @@ Result<ConnectionPage> ConnectionService::list(const RequestContext& ctx,
                                                const PageRequest& page) {
   std::size_t limit = page.limit == 0 ? options_.default_page_size : page.limit;
   if (limit > options_.max_page_size) {
-    return invalid("limit", "limit must be between 1 and " +
-                                std::to_string(options_.max_page_size));
+    return invalid("limit",
+                   "limit must be between 1 and " + std::to_string(options_.max_page_size));
   }
   ConnectionListQuery query{.workspace = ctx.workspace,
                             .provider_name = filter.provider_name,
@@ -233,8 +233,8 @@ void ConnectionService::audit_failure(const RequestContext& ctx, std::string_vie
                                       const ConnectionRecord* record, const Status& why) {
   boost::json::object data{{"connection_id", id}, {"reason", to_string(why.code())}};
   if (record != nullptr) data["user_id"] = record->user_id;
-  // The failure is already the answer; an audit write that fails too is
-  // reported by the storage's own logs, not in place of it.
+  // The failure is already the answer; an audit write that fails too (the
+  // storage being down, say) does not replace it.
   (void)options_.storage->append_audit(make_event(
       options_, ctx, audit_events::kTokenRetrievalFailed, record ? record->provider_name : "",
       record ? record->provider_id : "", std::move(data)));
@@ -242,11 +242,11 @@ void ConnectionService::audit_failure(const RequestContext& ctx, std::string_vie
 
 Result<ConnectionCredentials> ConnectionService::credentials(const RequestContext& ctx,
                                                              std::string_view id) {
+  // Every failure is audited, not-found probes included: someone asking for
+  // credentials that do not exist is worth a record.
   Result<ConnectionRecord> record = get(ctx, id);
   if (!record.ok()) {
-    if (record.status().code() == ErrorCode::kNotFound) {
-      audit_failure(ctx, id, nullptr, record.status());
-    }
+    audit_failure(ctx, id, nullptr, record.status());
     return record.status();
   }
   Result<Provider> provider =
@@ -255,12 +255,11 @@ Result<ConnectionCredentials> ConnectionService::credentials(const RequestContex
           : options_.storage->get_provider_by_id(ctx.workspace, record->provider_id);
   if (!provider.ok()) {
     ErrorCode code = provider.status().code();
-    if (code != ErrorCode::kProviderNotFound && code != ErrorCode::kProviderDeleted) {
-      return provider.status();
-    }
-    Status gone = provider_deleted();
-    audit_failure(ctx, id, &record.value(), gone);
-    return gone;
+    Status why = code == ErrorCode::kProviderNotFound || code == ErrorCode::kProviderDeleted
+                     ? provider_deleted()
+                     : provider.status();
+    audit_failure(ctx, id, &record.value(), why);
+    return why;
   }
 
   ConnectionCredentials out;

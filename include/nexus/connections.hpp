@@ -5,15 +5,14 @@
 // value at rest and hands them to agents on request, auditing every read.
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "nexus/clock.hpp"
 #include "nexus/provider.hpp"
@@ -91,15 +90,19 @@ class ConnectionService {
   Status remove(const RequestContext& ctx, std::string_view id);
 
   // Opens the connection's values for an agent and audits token_retrieved
-  // (ids only, never values). Failures audit token_retrieval_failed and are:
-  // kNotFound; kProviderDeleted when the provider was deleted;
+  // (ids only, never values). Every failure audits token_retrieval_failed
+  // with its reason (not-found probes too: asking for credentials that do not
+  // exist is security-relevant; best effort when the storage itself failed)
+  // and is: kNotFound; kProviderDeleted when the provider was deleted;
   // kCredentialUnreadable when a value fails to open (tampered, moved, or
-  // sealed under a key the keyring lacks) — never garbage.
+  // sealed under a key the keyring lacks) — never garbage; the storage's
+  // kUnavailable / kInternal. A read whose token_retrieved event cannot be
+  // stored is refused with the storage's error.
   Result<ConnectionCredentials> credentials(const RequestContext& ctx, std::string_view id);
 
  private:
-  void audit_failure(const RequestContext& ctx, std::string_view id,
-                     const ConnectionRecord* record, const Status& why);
+  void audit_failure(const RequestContext& ctx, std::string_view id, const ConnectionRecord* record,
+                     const Status& why);
 
   ConnectionOptions options_;
 };
