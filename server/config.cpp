@@ -151,8 +151,8 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
   constexpr const char* kUsage =
       "usage: nexus keys create --workspace W --role admin|agent|auditor [--label L] | "
       "nexus keys list [--workspace W] | nexus keys revoke KEY_ID | nexus keys check | "
-      "nexus keys rotate-master | nexus keys drop-master KEY_ID  (each also --database URL; "
-      "the master key commands also --master-key-file PATH)";
+      "nexus keys rotate-master [--batch N] | nexus keys drop-master KEY_ID  (each also "
+      "--database URL; the master key commands also --master-key-file PATH)";
   if (args.empty()) return config_error(kUsage, "");
   KeysCommand cmd;
   std::vector<std::string> positional;
@@ -172,7 +172,7 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
     known.push_back("master-key-file");
   } else if (action == "rotate-master") {
     cmd.action = KeysCommand::Action::kRotateMaster;
-    known.push_back("master-key-file");
+    known.insert(known.end(), {"master-key-file", "batch"});
   } else if (action == "drop-master") {
     cmd.action = KeysCommand::Action::kDropMaster;
     known.push_back("master-key-file");
@@ -208,8 +208,22 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
     }
     cmd.key_id = positional[0];
   }
+  if (auto batch = setting(*flags, "batch", env, nullptr)) {
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(batch->data(), batch->data() + batch->size(), n);
+    if (batch->empty() || ec != std::errc() || end != batch->data() + batch->size() || n < 1 ||
+        n > kMaxResealBatch) {
+      return config_error(
+          "--batch \"" + *batch + "\" is not a number from 1 to " + std::to_string(kMaxResealBatch),
+          "batch");
+    }
+    cmd.reseal_batch = n;
+  }
   cmd.master_key = env("NEXUS_MASTER_KEY");
   cmd.master_key_file = setting(*flags, "master-key-file", env, "NEXUS_MASTER_KEY_FILE");
+  if (cmd.master_key_file && cmd.master_key_file->empty()) {
+    return config_error("NEXUS_MASTER_KEY_FILE is empty", "NEXUS_MASTER_KEY_FILE");
+  }
   return cmd;
 }
 

@@ -5,6 +5,7 @@
 // user can act on.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -57,8 +58,10 @@ Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, con
 int default_threads();
 
 // `nexus keys create --workspace W --role R [--label L]`,
-// `nexus keys list [--workspace W]`, `nexus keys revoke ID`; each also takes
-// --database (NEXUS_DATABASE).
+// `nexus keys list [--workspace W]`, `nexus keys revoke ID`,
+// `nexus keys check`, `nexus keys rotate-master [--batch N]`,
+// `nexus keys drop-master ID`; each also takes --database (NEXUS_DATABASE),
+// the last three --master-key-file (NEXUS_MASTER_KEY_FILE).
 struct KeysCommand {
   enum class Action {
     kCreate,
@@ -75,7 +78,14 @@ struct KeysCommand {
   Role role = Role::kAgent;
   std::string label;
   std::string key_id;
+  // rotate-master: values re-sealed per transaction (--batch); 0 for the
+  // default (kDefaultResealBatch). Smaller batches keep each write short
+  // while a server runs on the same database.
+  std::size_t reseal_batch = 0;
 };
+
+// The largest --batch of rotate-master.
+inline constexpr std::size_t kMaxResealBatch = 100000;
 
 // `args` excludes the program name and "keys".
 Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, const EnvLookup& env);

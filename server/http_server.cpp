@@ -59,6 +59,7 @@ class Listener {
         strand_(net::make_strand(ioc_)),
         acceptor_(strand_),
         signals_(strand_, SIGINT, SIGTERM),
+        reload_signals_(strand_),
         drain_timer_(strand_),
         retry_timer_(strand_) {}
 
@@ -81,6 +82,7 @@ class Listener {
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void on_signal(beast::error_code ec, int signo);
+  void on_reload_signal(beast::error_code ec, int signo);
   void begin_shutdown();
   void close_all();
   void finish_if_drained();
@@ -100,6 +102,7 @@ class Listener {
   net::strand<net::io_context::executor_type> strand_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
+  net::signal_set reload_signals_;  // SIGHUP, when options_.on_reload is set
   net::steady_timer drain_timer_;
   net::steady_timer retry_timer_;
 };
@@ -343,6 +346,10 @@ Status Listener::open(ListenAddress& bound) {
 
 void Listener::start() {
   signals_.async_wait(beast::bind_front_handler(&Listener::on_signal, this));
+  if (options_.on_reload) {
+    reload_signals_.add(SIGHUP);
+    reload_signals_.async_wait(beast::bind_front_handler(&Listener::on_reload_signal, this));
+  }
   net::dispatch(strand_, [this] { accept(); });
 }
 
@@ -421,6 +428,12 @@ void Listener::on_signal(beast::error_code ec, int) {
   }
 }
 
+void Listener::on_reload_signal(beast::error_code ec, int) {
+  if (ec || stopping()) return;
+  net::post(blocking_, options_.on_reload);
+  reload_signals_.async_wait(beast::bind_front_handler(&Listener::on_reload_signal, this));
+}
+
 void Listener::begin_shutdown() {
   {
     std::lock_guard lock(mu_);
@@ -468,6 +481,7 @@ void Listener::finish_if_drained() {
   retry_timer_.cancel();
   beast::error_code ec;
   signals_.cancel(ec);
+  reload_signals_.cancel(ec);
 }
 
 void Listener::run(int threads) {

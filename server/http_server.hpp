@@ -43,6 +43,9 @@ struct ServerOptions {
   // After an error answer that closes the connection: how long unread
   // request bytes are drained so the client sees the answer, not a reset.
   std::chrono::milliseconds linger_timeout{std::chrono::seconds(2)};
+  // When set, SIGHUP runs it (on a blocking-pool thread, never an I/O
+  // thread) while the server runs: e.g. reload the master key file.
+  std::function<void()> on_reload;
 };
 
 // Listens on options.listen and serves `router` until SIGTERM or SIGINT;

@@ -2,12 +2,16 @@
 //
 // The nexus binary: `nexus serve` runs the HTTP server; `nexus keys
 // create|list|revoke` manages API keys in the same database.
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +38,8 @@ constexpr const char* kUsage =
     "       nexus keys create --workspace W --role admin|agent|auditor [--label L]\n"
     "       nexus keys list [--workspace W]\n"
     "       nexus keys revoke KEY_ID\n"
-    "       nexus keys check | rotate-master | drop-master KEY_ID  [--master-key-file PATH]\n"
+    "       nexus keys check | rotate-master [--batch N] | drop-master KEY_ID\n"
+    "             [--master-key-file PATH]\n"
     "environment: API_KEY, NEXUS_LISTEN, NEXUS_DATABASE, NEXUS_TRUSTED_PROXIES, NEXUS_THREADS,\n"
     "             NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE, NEXUS_CA_FILE,\n"
     "             NEXUS_DISCOVERY_ALLOW_INSECURE (development only)\n";
@@ -73,19 +78,110 @@ Result<Opened> open_database(const std::string& url) {
   return opened;
 }
 
+// Secrets read from the environment stay nowhere else in the process: each
+// value is wiped in place, then the variable removed (child processes and
+// /proc/PID/environ readers find nothing).
+void scrub_secret_environment() {
+  for (const char* name : {"NEXUS_MASTER_KEY", "API_KEY"}) {
+    if (char* value = std::getenv(name)) {
+      explicit_bzero(value, std::strlen(value));
+      ::unsetenv(name);
+    }
+  }
+}
+
 // The keyring that seals client secrets: NEXUS_MASTER_KEY or
-// NEXUS_MASTER_KEY_FILE; without either, the default database gets
-// var/master.key (created on first start) and the memory database a key that
-// lives as long as its data.
-Result<LoadedKeyring> load_keyring(const ServeConfig& config) {
-  if (!config.master_key && !config.master_key_file && config.database == "memory:") {
+// NEXUS_MASTER_KEY_FILE; without either, the default database uses
+// var/master.key (generated in memory on first start, written by serve()
+// once the database is known to need it) and the memory database a key that
+// lives as long as its data. Consumes `master_key` (wiped).
+Result<LoadedKeyring> load_keyring(const ServeConfig& config,
+                                   std::optional<std::string>& master_key) {
+  if (!master_key && !config.master_key_file && config.database == "memory:") {
     return LoadedKeyring{Keyring::generate(), "memory", false};
   }
-  MasterKeySource source{.key_base64 = config.master_key,
+  MasterKeySource source{.key_base64 = std::move(master_key),
                          .key_file = config.master_key_file,
                          .default_file = std::string(kDefaultMasterKeyFile),
                          .generate_default = config.database == kDefaultDatabase};
-  return load_master_keys(source);
+  master_key.reset();
+  auto loaded = load_master_keys(source);
+  if (source.key_base64) wipe(*source.key_base64);
+  return loaded;
+}
+
+boost::json::array key_ids_json(const Keyring& ring) {
+  boost::json::array ids;
+  for (const std::string& id : ring.ids()) ids.emplace_back(id);
+  return ids;
+}
+
+// Sealed values that no key can open (a damaged row): reported by place, ids
+// only; each answers credential_unreadable until replaced.
+void report_malformed(const std::vector<SealedPlace>& malformed) {
+  constexpr std::size_t kMaxListed = 100;
+  for (std::size_t i = 0; i < malformed.size() && i < kMaxListed; ++i) {
+    const SealedPlace& p = malformed[i];
+    log_event({{"level", "warn"},
+               {"msg",
+                "a sealed value is malformed and cannot be opened; reads of it answer "
+                "credential_unreadable until it is replaced"},
+               {"workspace", p.workspace},
+               {"owner_kind", p.owner_kind},
+               {"owner_id", p.owner_id},
+               {"field", p.field}});
+  }
+  if (malformed.size() > kMaxListed) {
+    log_event({{"level", "warn"},
+               {"msg", "more malformed sealed values not listed"},
+               {"count", malformed.size() - kMaxListed}});
+  }
+}
+
+// The key file a running server reads again (SIGHUP, or an envelope under a
+// key id it lacks); none when the key came from NEXUS_MASTER_KEY.
+std::optional<std::string> reloadable_key_file(const ServeConfig& config,
+                                               const LoadedKeyring& loaded) {
+  if (config.master_key_file) return config.master_key_file;
+  if (loaded.origin == kDefaultMasterKeyFile) return loaded.origin;
+  return std::nullopt;
+}
+
+// SIGHUP: the key file, read again, becomes the keyring as is (keys it no
+// longer lists are forgotten) unless stored values still need a key it lacks.
+void reload_master_keys(const std::optional<std::string>& key_file, Vault& vault,
+                        Storage& storage) {
+  if (!key_file) {
+    log_event({{"level", "warn"},
+               {"msg", "SIGHUP: the master key comes from NEXUS_MASTER_KEY; nothing to reload"}});
+    return;
+  }
+  auto loaded = Keyring::from_file(*key_file);
+  if (!loaded.ok()) {
+    log_event({{"level", "error"},
+               {"msg", "SIGHUP: kept the current master keys"},
+               {"error", loaded.status().message()}});
+    return;
+  }
+  auto fresh = std::make_shared<const Keyring>(std::move(loaded).value());
+  if (Status s = check_keyring_covers(storage, *fresh); !s.ok()) {
+    log_event({{"level", "error"},
+               {"msg", "SIGHUP: kept the current master keys"},
+               {"error", s.message()}});
+    return;
+  }
+  std::shared_ptr<const Keyring> before = vault.keyring();
+  vault.replace_keyring(fresh);
+  // A value sealed under a dropped key between the check and the swap keeps
+  // its key.
+  if (!check_keyring_covers(storage, *fresh).ok()) {
+    vault.replace_keyring(std::make_shared<const Keyring>(fresh->merged_with(*before)));
+  }
+  std::shared_ptr<const Keyring> now = vault.keyring();
+  log_event({{"msg", "master keys reloaded"},
+             {"trigger", "SIGHUP"},
+             {"primary_key_id", now->primary_id()},
+             {"key_ids", key_ids_json(*now)}});
 }
 
 RequestContext cli_context(const char* agent) {
@@ -96,26 +192,75 @@ RequestContext cli_context(const char* agent) {
 }
 
 int serve(const std::vector<std::string>& args) {
+  // A SIGHUP before the server listens must not kill it; once it listens,
+  // SIGHUP reloads the master keys.
+  std::signal(SIGHUP, SIG_IGN);
   auto config = parse_serve_config(args, process_env());
+  scrub_secret_environment();
   if (!config.ok()) return fail(kExitConfig, "", config.status());
 
-  auto keyring = load_keyring(config.value());
-  if (config->master_key) wipe(*config->master_key);
+  // The master keys are checked against the stored values before anything is
+  // written: a refused start leaves the database (even at an older schema)
+  // and the key file exactly as they were.
+  auto keyring = load_keyring(config.value(), config->master_key);
   if (!keyring.ok()) return fail(kExitConfig, "", keyring.status());
-  auto db = open_database(config->database);
-  if (!db.ok()) return fail(kExitRuntime, "", db.status());
-  Opened opened = std::move(db).value();
-  // Refuse before serving when stored secrets could not be opened.
-  if (Status s = check_keyring_covers(*opened.storage, keyring->keyring); !s.ok()) {
+  auto census = census_sealed_values(config->database);
+  if (!census.ok()) {
+    return fail(kExitRuntime,
+                "cannot read database \"" + config->database + "\": ", census.status());
+  }
+  if (keyring->generated && census->total() > 0) {
+    return fail(kExitConfig, "",
+                Status(ErrorCode::kValidationFailed,
+                       "the database holds " + std::to_string(census->total()) +
+                           " sealed values but no master key was given and " + keyring->origin +
+                           " does not exist: restore that file, or set NEXUS_MASTER_KEY or "
+                           "NEXUS_MASTER_KEY_FILE to the keys that sealed them",
+                       "master_key"));
+  }
+  if (Status s = check_keyring_covers(census.value(), keyring->keyring); !s.ok()) {
     return fail(kExitConfig, "", s);
   }
   if (keyring->generated) {
+    if (Status s = create_key_file(keyring->origin, keyring->keyring); !s.ok()) {
+      return fail(kExitRuntime, "", s);
+    }
     std::fprintf(stderr,
-                 "nexus: created the master key file %s (mode 0600) to seal secrets; in "
-                 "production, supply NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE\n",
+                 "nexus: WARNING: created the master key file %s (mode 0600) to seal secrets; "
+                 "in production, supply NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE\n",
                  keyring->origin.c_str());
   }
-  Vault vault(std::make_shared<const Keyring>(std::move(keyring->keyring)));
+  report_malformed(census->malformed);
+
+  auto db = open_database(config->database);
+  if (!db.ok()) return fail(kExitRuntime, "", db.status());
+  Opened opened = std::move(db).value();
+
+  // A rotation run elsewhere (`nexus keys rotate-master`) adds a key to the
+  // file: the first envelope under it makes the vault read the file again
+  // (at most once a second), and SIGHUP does so at once.
+  const std::optional<std::string> key_file = reloadable_key_file(config.value(), *keyring);
+  VaultOptions vault_options;
+  if (key_file) {
+    vault_options.reload = [path = *key_file](std::string_view missing) -> Result<Keyring> {
+      auto ring = Keyring::from_file(path);
+      if (!ring.ok()) {
+        log_event({{"level", "error"},
+                   {"msg", "could not reload the master keys for an unknown key id"},
+                   {"missing_key_id", missing},
+                   {"error", ring.status().message()}});
+        return ring;
+      }
+      log_event({{"msg", "master keys reloaded"},
+                 {"trigger", "unknown key id"},
+                 {"missing_key_id", missing},
+                 {"primary_key_id", ring->primary_id()},
+                 {"key_ids", key_ids_json(ring.value())}});
+      return ring;
+    };
+  }
+  Vault vault(std::make_shared<const Keyring>(std::move(keyring->keyring)),
+              std::move(vault_options));
 
   std::optional<std::string_view> configured;
   if (config->api_key) configured = *config->api_key;
@@ -171,6 +316,7 @@ int serve(const std::vector<std::string>& args) {
                                .storage = opened.storage.get()},
                 std::move(router_options));
 
+  config->server.on_reload = [&] { reload_master_keys(key_file, vault, *opened.storage); };
   Status s = run_http_server(config->server, router, [&](const ListenAddress& bound) {
     log_event({{"msg", "listening"},
                {"address", bound.to_string()},
@@ -186,42 +332,89 @@ int serve(const std::vector<std::string>& args) {
   return EXIT_SUCCESS;
 }
 
+// Why a master key command needs a key file, with the line that moves a
+// single NEXUS_MASTER_KEY into one.
+Status needs_key_file(const KeysCommand& cmd) {
+  std::string hint;
+  if (cmd.master_key) {
+    if (auto ring = Keyring::from_base64(*cmd.master_key); ring.ok()) {
+      hint = ": move NEXUS_MASTER_KEY into a key file first, as the line \"" + ring->primary_id() +
+             " <the key>\" (its derived id, then the key), and use that file";
+    }
+  }
+  return Status(ErrorCode::kValidationFailed,
+                "master key commands change the key file: set NEXUS_MASTER_KEY_FILE or "
+                "--master-key-file (NEXUS_MASTER_KEY names a single key)" +
+                    hint,
+                "master_key_file");
+}
+
+// `nexus keys check`: how many values each key seals, read without changing
+// the database.
+int check_master_keys(KeysCommand& cmd, const std::optional<std::string>& file) {
+  MasterKeySource source;
+  source.key_base64 = std::move(cmd.master_key);
+  source.key_file = file;
+  cmd.master_key.reset();
+  auto loaded = load_master_keys(source);
+  if (source.key_base64) wipe(*source.key_base64);
+  if (!loaded.ok()) return fail(kExitConfig, "", loaded.status());
+  auto census = census_sealed_values(cmd.database);
+  if (!census.ok()) return fail(kExitRuntime, "", census.status());
+  const Keyring& ring = loaded->keyring;
+  for (const std::string& id : ring.ids()) {
+    auto it = census->by_key.find(id);
+    std::fprintf(stdout, "%s  %s  %lld sealed values\n", id.c_str(),
+                 id == ring.primary_id() ? "primary" : "old    ",
+                 static_cast<long long>(it == census->by_key.end() ? 0 : it->second));
+  }
+  for (const auto& [id, n] : census->by_key) {
+    if (!ring.contains(id)) {
+      std::fprintf(stdout, "%s  MISSING  %lld sealed values\n", id.c_str(),
+                   static_cast<long long>(n));
+    }
+  }
+  for (const SealedPlace& p : census->malformed) {
+    std::fprintf(stdout, "malformed sealed value (unreadable): workspace %s, %s %s, %s\n",
+                 p.workspace.c_str(), p.owner_kind.c_str(), p.owner_id.c_str(), p.field.c_str());
+  }
+  Status covered = check_keyring_covers(census.value(), ring);
+  if (!covered.ok()) return fail(kExitConfig, "", covered);
+  return EXIT_SUCCESS;
+}
+
 // `nexus keys check | rotate-master | drop-master`: offline work on the
-// sealed values of a database (docs/sealed-credentials.md).
-int master_keys(const KeysCommand& cmd, Storage& storage) {
+// sealed values of a database (docs/sealed-credentials.md). The keys are
+// checked against the stored values before the database is opened for
+// writing; rotate-master and drop-master hold <key file>.lock throughout.
+int master_keys(KeysCommand& cmd, const RequestContext& ctx) {
   const bool default_db = cmd.database == kDefaultDatabase;
   std::optional<std::string> file = cmd.master_key_file;
   if (!file && !cmd.master_key && default_db) file = std::string(kDefaultMasterKeyFile);
-  auto counts = storage.envelope_key_counts();
-  if (!counts.ok()) return fail(kExitRuntime, "", counts.status());
-
-  if (cmd.action == KeysCommand::Action::kCheck) {
-    auto loaded = load_master_keys({.key_base64 = cmd.master_key, .key_file = file});
-    if (!loaded.ok()) return fail(kExitConfig, "", loaded.status());
-    const Keyring& ring = loaded->keyring;
-    for (const std::string& id : ring.ids()) {
-      auto it = counts->find(id);
-      std::fprintf(stdout, "%s  %s  %lld sealed values\n", id.c_str(),
-                   id == ring.primary_id() ? "primary" : "old    ",
-                   static_cast<long long>(it == counts->end() ? 0 : it->second));
-    }
-    Status covered = check_keyring_covers(storage, ring);
-    if (!covered.ok()) return fail(kExitConfig, "", covered);
-    return EXIT_SUCCESS;
-  }
+  if (cmd.action == KeysCommand::Action::kCheck) return check_master_keys(cmd, file);
 
   if (!file) {
-    return fail(kExitConfig, "",
-                Status(ErrorCode::kValidationFailed,
-                       "master key commands change the key file: set NEXUS_MASTER_KEY_FILE or "
-                       "--master-key-file (NEXUS_MASTER_KEY names a single key)",
-                       "master_key_file"));
+    Status why = needs_key_file(cmd);
+    if (cmd.master_key) wipe(*cmd.master_key);
+    return fail(kExitConfig, "", why);
   }
-  auto loaded = load_master_keys({.key_file = file});
+  if (cmd.master_key) wipe(*cmd.master_key);
+  auto lock = KeyFileLock::acquire(*file);
+  if (!lock.ok()) return fail(kExitRuntime, "", lock.status());
+  MasterKeySource source;
+  source.key_file = file;
+  auto loaded = load_master_keys(source);
   if (!loaded.ok()) return fail(kExitConfig, "", loaded.status());
-  if (Status s = check_keyring_covers(storage, loaded->keyring); !s.ok()) {
+  auto census = census_sealed_values(cmd.database);
+  if (!census.ok()) return fail(kExitRuntime, "", census.status());
+  if (Status s = check_keyring_covers(census.value(), loaded->keyring); !s.ok()) {
     return fail(kExitConfig, "", s);
   }
+  auto db = open_database(cmd.database);
+  if (!db.ok()) return fail(kExitRuntime, "", db.status());
+  Storage& storage = *db->storage;
+  auto counts = storage.envelope_key_counts();
+  if (!counts.ok()) return fail(kExitRuntime, "", counts.status());
 
   if (cmd.action == KeysCommand::Action::kDropMaster) {
     auto it = counts->find(cmd.key_id);
@@ -240,11 +433,12 @@ int master_keys(const KeysCommand& cmd, Storage& storage) {
   }
 
   // rotate-master. Values left under an older key mean an earlier rotation
-  // was interrupted: finish it rather than make yet another key.
+  // was interrupted (or a server sealed under the old primary meanwhile):
+  // finish it rather than make yet another key.
   Keyring ring = std::move(loaded->keyring);
   std::int64_t behind = 0;
   for (const auto& [id, n] : counts.value()) {
-    if (id != ring.primary_id()) behind += n;
+    if (!id.empty() && id != ring.primary_id()) behind += n;
   }
   if (behind > 0 && ring.ids().size() > 1) {
     std::fprintf(stderr, "resuming the rotation to %s: %lld values under older keys\n",
@@ -257,20 +451,30 @@ int master_keys(const KeysCommand& cmd, Storage& storage) {
                  file->c_str());
   }
   Vault vault(std::make_shared<const Keyring>(std::move(ring)));
-  auto report = reseal_under_primary(storage, vault, kDefaultResealBatch,
-                                     [](const ResealReport& r) {
-                                       std::fprintf(stderr, "  re-sealed %zu values\n",
-                                                    r.resealed);
-                                       return true;
-                                     });
+  ResealOptions options;
+  options.batch = cmd.reseal_batch;
+  options.progress = [](const ResealReport& r) {
+    std::fprintf(stderr, "  re-sealed %zu values\n", r.resealed);
+    return true;
+  };
+  options.actor = ctx.actor;
+  auto report = reseal_under_primary(storage, vault, options);
   if (!report.ok()) return fail(kExitRuntime, "re-sealing stopped: ", report.status());
+  const std::shared_ptr<const Keyring> done = vault.keyring();
   std::fprintf(stdout, "re-sealed %zu values under %s in %zu batches (%zu changed meanwhile)\n",
-               report->resealed, vault.keyring().primary_id().c_str(), report->batches,
-               report->skipped);
-  for (const std::string& id : vault.keyring().ids()) {
-    if (id != vault.keyring().primary_id()) {
-      std::fprintf(stdout, "old key %s can now be dropped: nexus keys drop-master %s\n",
-                   id.c_str(), id.c_str());
+               report->resealed, done->primary_id().c_str(), report->batches, report->skipped);
+  for (const SealedPlace& p : report->unreadable) {
+    std::fprintf(stdout,
+                 "could not open (left as is): workspace %s, %s %s, %s; delete or replace it\n",
+                 p.workspace.c_str(), p.owner_kind.c_str(), p.owner_id.c_str(), p.field.c_str());
+  }
+  if (report->skipped > 0) {
+    std::fprintf(stdout, "values changed meanwhile: run `nexus keys rotate-master` again\n");
+  }
+  for (const std::string& id : done->ids()) {
+    if (id != done->primary_id()) {
+      std::fprintf(stdout, "once nothing is left under it: nexus keys drop-master %s\n",
+                   id.c_str());
     }
   }
   return EXIT_SUCCESS;
@@ -286,12 +490,19 @@ std::string format_key(const ApiKey& k) {
 
 int keys(const std::vector<std::string>& args) {
   auto cmd = parse_keys_command(args, process_env());
+  scrub_secret_environment();
   if (!cmd.ok()) return fail(kExitConfig, "", cmd.status());
+  RequestContext ctx = cli_context("nexus keys");
+  if (const char* user = std::getenv("USER")) ctx.actor = std::string("cli:") + user;
+  if (cmd->action == KeysCommand::Action::kCheck ||
+      cmd->action == KeysCommand::Action::kRotateMaster ||
+      cmd->action == KeysCommand::Action::kDropMaster) {
+    return master_keys(cmd.value(), ctx);
+  }
+  if (cmd->master_key) wipe(*cmd->master_key);
   auto db = open_database(cmd->database);
   if (!db.ok()) return fail(kExitRuntime, "", db.status());
   Opened opened = std::move(db).value();
-  RequestContext ctx = cli_context("nexus keys");
-  if (const char* user = std::getenv("USER")) ctx.actor = std::string("cli:") + user;
 
   switch (cmd->action) {
     case KeysCommand::Action::kCreate: {
@@ -320,7 +531,7 @@ int keys(const std::vector<std::string>& args) {
     case KeysCommand::Action::kCheck:
     case KeysCommand::Action::kRotateMaster:
     case KeysCommand::Action::kDropMaster:
-      return master_keys(cmd.value(), *opened.storage);
+      break;  // handled above
   }
   return kExitRuntime;
 }
