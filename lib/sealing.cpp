@@ -233,6 +233,7 @@ Result<ResealReport> reseal_under_primary(Storage& storage, const Vault& vault,
     Result<std::vector<EnvelopeRef>> listed =
         storage.envelopes_not_under(primary, batch + unreadable.size());
     if (!listed.ok()) return listed.status();
+    const std::size_t known_unreadable = unreadable.size();
     std::vector<EnvelopeRef> refs;
     std::vector<std::string> replacement;
     for (EnvelopeRef& ref : listed.value()) {
@@ -252,6 +253,7 @@ Result<ResealReport> reseal_under_primary(Storage& storage, const Vault& vault,
       refs.push_back(std::move(ref));
     }
     if (refs.empty()) {
+      if (unreadable.size() > known_unreadable) continue;  // look past them
       complete = true;
       break;
     }

@@ -4,20 +4,24 @@
 // disk, master key rotation and the startup key check.
 #include "nexus/connections.hpp"
 
-#include <catch2/catch.hpp>
+#include <sqlite3.h>
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
-
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
+#include "detail/encoding.hpp"
 #include "nexus/audit.hpp"
 #include "nexus/registry.hpp"
 #include "nexus/sealing.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
 #include "storage/raw_sqlite.hpp"
+#include "storage/sqlite/migrations.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
@@ -45,7 +49,9 @@ struct World {
   std::unique_ptr<Vault> vault = std::make_unique<Vault>(ring);
   std::unique_ptr<ProviderRegistry> registry;
   std::unique_ptr<ConnectionService> connections;
-  RequestContext ctx{.workspace = "default", .actor = "key_admin", .caller_ip = "198.51.100.4",
+  RequestContext ctx{.workspace = "default",
+                     .actor = "key_admin",
+                     .caller_ip = "198.51.100.4",
                      .user_agent = "connections-test"};
 
   explicit World(bool sqlite = true) {
@@ -61,9 +67,8 @@ struct World {
         ConnectionOptions{.storage = storage.get(), .vault = vault.get()});
   }
   ConnectionRecord connect(const std::string& user = "u-42", const char* key = kStripeKey) {
-    boost::json::object body{{"provider_name", "stripe"},
-                             {"user_id", user},
-                             {"credentials", {{"secret_key", key}}}};
+    boost::json::object body{
+        {"provider_name", "stripe"}, {"user_id", user}, {"credentials", {{"secret_key", key}}}};
     auto r = connections->create(ctx, body);
     INFO(r.status().message());
     REQUIRE(r.ok());
@@ -85,8 +90,51 @@ std::string file_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-TEST_CASE("an api_key connection seals its values and hands them out once asked",
-          "[connections]") {
+// The names of the files in `dir`.
+std::set<std::string> files_in(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    out.insert(e.path().filename().string());
+  }
+  return out;
+}
+
+// A database at schema `version` as an older Nexus left it: the shipped
+// migrations up to `version`, write-ahead logging, closed cleanly.
+void create_at_schema(const std::string& path, int version) {
+  sqlite3* created = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &created, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                          nullptr) == SQLITE_OK);
+  sqlite3_close(created);
+  testing::RawSqlite db(path);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+      "applied_at TEXT NOT NULL)");
+  for (const sqlite::Migration& m : sqlite::kMigrations) {
+    if (m.version > version) break;
+    db.exec(m.sql);
+    db.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", '" +
+            std::string(m.name) + "', '2026-01-01T00:00:00.000Z')");
+  }
+}
+
+// An SQL literal for `bytes` as a BLOB.
+std::string blob_literal(std::string_view bytes) { return "X'" + detail::to_hex(bytes) + "'"; }
+
+// INSERT of a schema-1 provider row; `secret_sql` is its client_secret.
+std::string insert_old_provider(const std::string& id, const std::string& name,
+                                const std::string& secret_sql) {
+  return "INSERT INTO providers (id, workspace, name, auth_type, client_id, client_secret, "
+         "auth_url, token_url, enable_discovery, scopes, params, created_at, updated_at, "
+         "version) VALUES ('" +
+         id + "', 'default', '" + name + "', 'oauth2', 'client-id', " + secret_sql +
+         ", 'https://github.com/login/oauth/authorize', "
+         "'https://github.com/login/oauth/access_token', 0, '[]', '{}', 1780000000000, "
+         "1780000000000, 1)";
+}
+
+TEST_CASE("an api_key connection seals its values and hands them out once asked", "[connections]") {
   World w;
   ConnectionRecord c = w.connect();
   CHECK(c.id.rfind("con_", 0) == 0);
@@ -94,7 +142,8 @@ TEST_CASE("an api_key connection seals its values and hands them out once asked"
   REQUIRE(c.credentials.size() == 1);
   CHECK(c.credentials[0].envelope.find(kStripeKey) == std::string::npos);
 
-  std::string view = boost::json::serialize(connection_view(w.connections->get(w.ctx, c.id).value()));
+  std::string view =
+      boost::json::serialize(connection_view(w.connections->get(w.ctx, c.id).value()));
   CHECK(view.find(kStripeKey) == std::string::npos);
   CHECK(view.find(R"("status":"active")") != std::string::npos);
 
@@ -140,15 +189,14 @@ TEST_CASE("connection input is validated against the provider's schema", "[conne
        ErrorCode::kValidationFailed, "credentials.account_sid"},
       {R"({"provider_name":"twilio","user_id":"u","credentials":"AC1:t"})",
        ErrorCode::kValidationFailed, "credentials"},
-      {R"({"provider_name":"twilio","user_id":"u"})", ErrorCode::kValidationFailed,
-       "credentials"},
+      {R"({"provider_name":"twilio","user_id":"u"})", ErrorCode::kValidationFailed, "credentials"},
       {R"({"provider_name":"twilio","credentials":{}})", ErrorCode::kValidationFailed, "user_id"},
       {R"({"provider_name":"twilio","user_id":"u","credentials":{},"scope":"x"})",
        ErrorCode::kValidationFailed, "scope"},
-      {R"({"provider_name":"github","user_id":"u","credentials":{}})",
-       ErrorCode::kValidationFailed, "provider_name"},
-      {R"({"provider_name":"nope","user_id":"u","credentials":{}})",
-       ErrorCode::kProviderNotFound, "provider_name"},
+      {R"({"provider_name":"github","user_id":"u","credentials":{}})", ErrorCode::kValidationFailed,
+       "provider_name"},
+      {R"({"provider_name":"nope","user_id":"u","credentials":{}})", ErrorCode::kProviderNotFound,
+       "provider_name"},
   };
   for (const Case& c : cases) {
     INFO(c.body);
@@ -188,8 +236,7 @@ TEST_CASE("connections list by provider and user, with pages", "[connections]") 
   CHECK(w.connections->list(RequestContext{.workspace = "acme"}, {}, {})->items.empty());
 }
 
-TEST_CASE("after its provider is deleted a connection answers provider_deleted",
-          "[connections]") {
+TEST_CASE("after its provider is deleted a connection answers provider_deleted", "[connections]") {
   World w;
   ConnectionRecord c = w.connect();
   REQUIRE(w.registry->remove(w.ctx, "stripe").ok());
@@ -227,8 +274,8 @@ TEST_CASE("deleting a connection erases it; unknown ids are not_found", "[connec
 TEST_CASE("no secret reaches the database or WAL file in clear", "[connections][sqlite]") {
   World w;
   ConnectionRecord c = w.connect("u-42", kStripeKey);
-  REQUIRE(w.registry->patch(w.ctx, "github", json(R"({"client_secret":"rotated-gh-secret-Z9"})"))
-              .ok());
+  REQUIRE(
+      w.registry->patch(w.ctx, "github", json(R"({"client_secret":"rotated-gh-secret-Z9"})")).ok());
   REQUIRE(w.connections->credentials(w.ctx, c.id).ok());
   const char* secrets[] = {testing::kGithubSecret, "rotated-gh-secret-Z9", kStripeKey};
   auto scan = [&](const std::string& what) {
@@ -255,24 +302,49 @@ TEST_CASE("an envelope moved to another row or field, or altered, does not open"
   testing::RawSqlite raw(w.path);
 
   SECTION("another row") {
-    raw.exec("UPDATE connection_credentials SET envelope = (SELECT envelope FROM "
-             "connection_credentials WHERE connection_id = '" + a.id + "') WHERE connection_id = '" +
-             b.id + "'");
+    raw.exec(
+        "UPDATE connection_credentials SET envelope = (SELECT envelope FROM "
+        "connection_credentials WHERE connection_id = '" +
+        a.id + "') WHERE connection_id = '" + b.id + "'");
     auto r = w.connections->credentials(w.ctx, b.id);
     CHECK(r.status().code() == ErrorCode::kCredentialUnreadable);
     CHECK(w.connections->credentials(w.ctx, a.id)->values[0].second.view() == "value-of-a");
     CHECK(w.audit_text().find("credential_unreadable") != std::string::npos);
   }
   SECTION("another field") {
-    raw.exec("UPDATE providers SET client_secret = (SELECT envelope FROM connection_credentials "
-             "WHERE connection_id = '" + a.id + "') WHERE name = 'github'");
+    raw.exec(
+        "UPDATE providers SET client_secret = (SELECT envelope FROM connection_credentials "
+        "WHERE connection_id = '" +
+        a.id + "') WHERE name = 'github'");
     CHECK(w.registry->client_secret(w.ctx, "github").status().code() ==
           ErrorCode::kCredentialUnreadable);
   }
+  SECTION("another field of the same row") {
+    auto t = w.connections->create(w.ctx, json(R"({"provider_name":"twilio","user_id":"u-t",
+                        "credentials":{"account_sid":"AC-field-a","auth_token":"tok-field-b"}})"));
+    REQUIRE(t.ok());
+    REQUIRE(w.connections->credentials(w.ctx, t->id).ok());
+    const std::string of = "FROM connection_credentials WHERE connection_id = '" + t->id + "'";
+    raw.exec(
+        "UPDATE connection_credentials SET envelope = CASE field "
+        "WHEN 'account_sid' THEN (SELECT envelope " +
+        of +
+        " AND field = 'auth_token') "
+        "ELSE (SELECT envelope " +
+        of +
+        " AND field = 'account_sid') END "
+        "WHERE connection_id = '" +
+        t->id + "'");
+    auto r = w.connections->credentials(w.ctx, t->id);
+    CHECK(r.status().code() == ErrorCode::kCredentialUnreadable);
+    CHECK(r.status().message().find("AC-field-a") == std::string::npos);
+  }
   SECTION("one byte flipped") {
-    raw.exec("UPDATE connection_credentials SET envelope = substr(envelope, 1, length(envelope) "
-             "- 6) || CASE WHEN substr(envelope, -6, 1) = X'00' THEN X'01' ELSE X'00' END || "
-             "substr(envelope, -5) WHERE connection_id = '" + a.id + "'");
+    raw.exec(
+        "UPDATE connection_credentials SET envelope = substr(envelope, 1, length(envelope) "
+        "- 6) || CASE WHEN substr(envelope, -6, 1) = X'00' THEN X'01' ELSE X'00' END || "
+        "substr(envelope, -5) WHERE connection_id = '" +
+        a.id + "'");
     auto r = w.connections->credentials(w.ctx, a.id);
     CHECK(r.status().code() == ErrorCode::kCredentialUnreadable);
     CHECK(w.audit_text().find("credential_unreadable") != std::string::npos);
@@ -345,6 +417,216 @@ TEST_CASE("a keyring missing a key the database uses is refused, and nothing is 
   CHECK(s.message().find("2 values") != std::string::npos);
   storage->reset();
   CHECK(file_bytes(w.path) == before);
+}
+
+TEST_CASE("a storage failure on a credential read is audited as token_retrieval_failed",
+          "[connections][sqlite]") {
+  World w;
+  ConnectionRecord c = w.connect();
+  testing::RawSqlite raw(w.path);
+  raw.exec("UPDATE connections SET status = 'damaged' WHERE id = '" + c.id + "'");
+  auto r = w.connections->credentials(w.ctx, c.id);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kInternal);
+  AuditLog audit(*w.storage);
+  auto failed =
+      audit.query("default", {.event_type = std::string(audit_events::kTokenRetrievalFailed)});
+  REQUIRE(failed.ok());
+  REQUIRE(failed->events.size() == 1);
+  CHECK(failed->events[0].data.find(c.id) != std::string::npos);
+  CHECK(failed->events[0].data.find("\"reason\":\"internal\"") != std::string::npos);
+  // Not-found probes are audited too.
+  CHECK(w.connections->credentials(w.ctx, "con_missing").status().code() == ErrorCode::kNotFound);
+  CHECK(audit.query("default", {.event_type = std::string(audit_events::kTokenRetrievalFailed)})
+            ->events.size() == 2);
+}
+
+TEST_CASE("the sealed census reads an older-schema database without changing a byte",
+          "[connections][sqlite][census]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("old.db");
+  create_at_schema(path, 3);
+  auto k1 = std::make_shared<const Keyring>(Keyring::generate());
+  Vault vault(k1);
+  {
+    testing::RawSqlite db(path);
+    db.exec(insert_old_provider(
+        "prv_1", "github",
+        blob_literal(vault.seal("gh-secret", {"default", "provider", "prv_1", "client_secret"}))));
+    db.exec(
+        "INSERT INTO connections VALUES ('con_1', 'default', 'prv_1', 'github', 'u-1', "
+        "'active', 1780000000000, 1780000000000)");
+    db.exec("INSERT INTO connection_credentials VALUES ('con_1', 'token', " +
+            blob_literal(vault.seal("t", {"default", "connection", "con_1", "credentials.token"})) +
+            ")");
+  }
+  const std::string before = file_bytes(path);
+  const std::set<std::string> listing = files_in(dir.path());
+  REQUIRE(listing == std::set<std::string>{"old.db"});
+
+  auto census = census_sealed_values("sqlite:" + path);
+  REQUIRE(census.ok());
+  CHECK(census->by_key == EnvelopeCounts{{k1->primary_id(), 2}});
+  CHECK(census->malformed.empty());
+  CHECK(census->total() == 2);
+  CHECK(check_keyring_covers(census.value(), *k1).ok());
+  Status refused = check_keyring_covers(census.value(), Keyring::generate());
+  CHECK(refused.code() == ErrorCode::kValidationFailed);
+  CHECK(refused.field() == "master_key");
+  CHECK(refused.message().find(k1->primary_id()) != std::string::npos);
+  CHECK(refused.message().find("2 values") != std::string::npos);
+
+  CHECK(file_bytes(path) == before);
+  CHECK(files_in(dir.path()) == listing);  // no -wal or -shm left behind
+  CHECK(testing::RawSqlite(path).text("SELECT MAX(version) FROM schema_migrations") == "3");
+
+  SECTION("while a storage has it open, values still in the log count") {
+    auto storage = open_sqlite_storage(path);
+    REQUIRE(storage.ok());
+    RegistryOptions options{.storage = storage->get(), .vault = &vault};
+    ProviderRegistry registry(options);
+    RequestContext ctx;
+    REQUIRE(registry.create(ctx, json(testing::kStripeJson)).ok());
+    auto again = census_sealed_values("sqlite:" + path);
+    REQUIRE(again.ok());
+    CHECK(again->by_key.at(k1->primary_id()) == 2);  // stripe has no client secret
+    ConnectionService connections({.storage = storage->get(), .vault = &vault});
+    REQUIRE(connections
+                .create(ctx, json(R"({"provider_name":"stripe","user_id":"u",
+                                      "credentials":{"secret_key":"sk"}})"))
+                .ok());
+    CHECK(census_sealed_values("sqlite:" + path)->by_key.at(k1->primary_id()) == 3);
+  }
+  SECTION("other databases") {
+    CHECK(census_sealed_values("sqlite:" + dir.file("absent.db"))->total() == 0);
+    CHECK_FALSE(std::filesystem::exists(dir.file("absent.db")));
+    CHECK(census_sealed_values("memory:")->total() == 0);
+    CHECK(census_sealed_values("postgres://x").status().field() == "database");
+    testing::RawSqlite(path).exec("INSERT INTO schema_migrations VALUES (99, 'future', 'x')");
+    auto newer = census_sealed_values("sqlite:" + path);
+    CHECK(newer.status().code() == ErrorCode::kInternal);
+    CHECK(newer.status().message().find("newer") != std::string::npos);
+  }
+}
+
+TEST_CASE("a malformed envelope is reported by place, does not block, and reads unreadable",
+          "[connections][sqlite][census]") {
+  World w;
+  ConnectionRecord broken = w.connect("u-broken", "value-broken");
+  ConnectionRecord fine = w.connect("u-fine", "value-fine");
+  testing::RawSqlite raw(w.path);
+  raw.exec(
+      "UPDATE connection_credentials SET envelope = X'02' || substr(envelope, 2) "
+      "WHERE connection_id = '" +
+      broken.id + "'");
+
+  auto census = census_sealed_values("sqlite:" + w.path);
+  REQUIRE(census.ok());
+  REQUIRE(census->malformed.size() == 1);
+  CHECK(census->malformed[0] ==
+        SealedPlace{"default", "connection", broken.id, "credentials.secret_key"});
+  CHECK(census->by_key == EnvelopeCounts{{w.ring->primary_id(), 2}});  // github and `fine`
+  CHECK(check_keyring_covers(census.value(), *w.ring).ok());
+  CHECK(check_keyring_covers(*w.storage, *w.ring).ok());
+
+  CHECK(w.connections->credentials(w.ctx, broken.id).status().code() ==
+        ErrorCode::kCredentialUnreadable);
+  CHECK(w.connections->credentials(w.ctx, fine.id)->values[0].second.view() == "value-fine");
+
+  // A rotation re-seals the rest and reports the malformed value.
+  Vault rotating(std::make_shared<const Keyring>(w.ring->rotated()));
+  auto report = reseal_under_primary(*w.storage, rotating, {.batch = 1});
+  REQUIRE(report.ok());
+  CHECK(report->resealed == 2);
+  REQUIRE(report->unreadable.size() == 1);
+  CHECK(report->unreadable[0].owner_id == broken.id);
+  auto counts = w.storage->envelope_key_counts();
+  CHECK(counts->at(rotating.keyring()->primary_id()) == 2);
+  CHECK(counts->at("") == 1);
+  CHECK(counts->count(w.ring->primary_id()) == 0);
+}
+
+TEST_CASE("a rotation writes one master_key.rotated event per workspace, without keys",
+          "[connections][sqlite][rotation]") {
+  World w;
+  w.connect();
+  RequestContext acme{.workspace = "acme", .actor = "key_acme", .caller_ip = "", .user_agent = ""};
+  REQUIRE(w.registry->create(acme, json(testing::kGithubJson)).ok());
+  auto rotated = std::make_shared<const Keyring>(w.ring->rotated());
+  Vault rotating(rotated);
+  auto report =
+      reseal_under_primary(*w.storage, rotating, {.batch = 2, .actor = std::string("cli:ops")});
+  REQUIRE(report.ok());
+  CHECK(report->resealed == 3);
+  CHECK(report->resealed_by_workspace ==
+        std::map<std::string, std::size_t>{{"default", 2}, {"acme", 1}});
+
+  std::string key_text(rotated->to_file_text().view());
+  for (const char* workspace : {"default", "acme"}) {
+    INFO(workspace);
+    auto events =
+        AuditLog(*w.storage)
+            .query(workspace, {.event_type = std::string(audit_events::kMasterKeyRotated)});
+    REQUIRE(events.ok());
+    REQUIRE(events->events.size() == 1);
+    const AuditEvent& e = events->events[0];
+    CHECK(e.actor == "cli:ops");
+    auto data = json(e.data.c_str()).as_object();
+    CHECK(data.at("primary_key_id").as_string() == rotated->primary_id());
+    CHECK(data.at("from_key_ids").as_array() ==
+          boost::json::array{boost::json::value(w.ring->primary_id())});
+    CHECK(data.at("resealed").as_int64() == (std::string(workspace) == "default" ? 2 : 1));
+    CHECK(data.at("rotation_complete") == true);
+    // No key material: neither key's base64 appears.
+    for (const std::string& id : rotated->ids()) {
+      std::string line = key_text.substr(key_text.find(id + " ") + id.size() + 1, 44);
+      CHECK(e.data.find(line) == std::string::npos);
+    }
+    CHECK(AuditLog(*w.storage).verify(workspace)->ok);
+  }
+  // A run with nothing to do writes nothing.
+  CHECK(reseal_under_primary(*w.storage, rotating)->resealed == 0);
+  CHECK(AuditLog(*w.storage)
+            .query("default", {.event_type = std::string(audit_events::kMasterKeyRotated)})
+            ->events.size() == 1);
+}
+
+TEST_CASE("a client secret stored in clear by schema 1 is sealed and leaves the files",
+          "[connections][sqlite]") {
+  constexpr const char* kPlain = "plaintext-gh-secret-Qw7Zr4";
+  testing::TempDir dir;
+  const std::string path = dir.file("v1.db");
+  create_at_schema(path, 1);
+  testing::RawSqlite(path).exec(
+      insert_old_provider("prv_1", "github", std::string("'") + kPlain + "'"));
+  REQUIRE(file_bytes(path).find(kPlain) != std::string::npos);  // in clear, as found
+
+  auto storage = open_sqlite_storage(path);
+  REQUIRE(storage.ok());
+  Vault vault(std::make_shared<const Keyring>(Keyring::generate()));
+  ProviderRegistry registry({.storage = storage->get(), .vault = &vault});
+  auto sealed = registry.seal_plaintext_secrets();
+  REQUIRE(sealed.ok());
+  CHECK(sealed.value() == 1);
+  RequestContext ctx;
+  CHECK(registry.client_secret(ctx, "github")->view() == kPlain);
+  CHECK(registry.get(ctx, "github")->sealed_client_secret.find(kPlain) == std::string::npos);
+
+  auto scan = [&](const std::string& when) {
+    for (const char* file : {"v1.db", "v1.db-wal"}) {
+      INFO(when << ": " << file);
+      CHECK(file_bytes(dir.file(file)).find(kPlain) == std::string::npos);
+    }
+  };
+  scan("while open");
+  // Writes after the checkpoint do not bring it back.
+  REQUIRE(registry.create(ctx, json(testing::kStripeJson)).ok());
+  scan("after another write");
+  storage->reset();
+  scan("after close");
+  CHECK(AuditLog(*open_sqlite_storage(path).value())
+            .query("default", {.event_type = std::string(audit_events::kProviderSecretSealed)})
+            ->events.size() == 1);
 }
 
 TEST_CASE("connections work the same on the memory storage", "[connections]") {

@@ -1,10 +1,12 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "nexus/vault.hpp"
 
+#include <atomic>
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "nexus/sealing.hpp"
 #include "test_support.hpp"
@@ -16,8 +18,10 @@ namespace {
 constexpr const char* kKeyB64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 constexpr const char* kKeyB64Url = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
-const SealContext kWhere{.workspace = "default", .owner_kind = "provider",
-                         .owner_id = "prv_1", .field = "client_secret"};
+const SealContext kWhere{.workspace = "default",
+                         .owner_kind = "provider",
+                         .owner_id = "prv_1",
+                         .field = "client_secret"};
 
 std::shared_ptr<const Keyring> ring_of(Keyring k) {
   return std::make_shared<const Keyring>(std::move(k));
@@ -71,8 +75,7 @@ TEST_CASE("an envelope under a key the keyring lacks is unreadable", "[vault]") 
   CHECK(r.status().message().find("sealed under a key") != std::string::npos);
 }
 
-TEST_CASE("a keyring with an old key opens old envelopes and seals under the primary",
-          "[vault]") {
+TEST_CASE("a keyring with an old key opens old envelopes and seals under the primary", "[vault]") {
   auto old_ring = Keyring::from_base64(kKeyB64);
   REQUIRE(old_ring.ok());
   std::string old_id = old_ring->primary_id();
@@ -89,6 +92,128 @@ TEST_CASE("a keyring with an old key opens old envelopes and seals under the pri
   Vault vault(ring_of(std::move(rotated)));
   CHECK(vault.open(env, kWhere)->view() == "v1");
   CHECK(Vault::key_id_of(vault.seal("v2", kWhere)) == vault.keyring()->primary_id());
+}
+
+TEST_CASE("a vault meeting an unknown key id reloads once per interval and forgets no key",
+          "[vault][reload]") {
+  auto k1 = ring_of(Keyring::generate());
+  const std::string id1 = k1->primary_id();
+  auto k2 = ring_of(k1->rotated());  // new primary, k1 kept
+  const std::string id2 = k2->primary_id();
+  Vault writer(k2);
+  const std::string under_k1 = Vault(k1).seal("one", kWhere);
+  const std::string under_k2 = writer.seal("two", kWhere);
+
+  int calls = 0;
+  std::string asked;
+  // What the "key file" holds now: only the new key (k1 already dropped there).
+  auto file_now = [&]() -> Result<Keyring> {
+    Keyring only_new;
+    REQUIRE(only_new.add(id2, SecretBytes::copy_of(k2->key(id2).view()), true).ok());
+    return only_new;
+  };
+  VaultOptions options;
+  options.min_reload_interval = std::chrono::hours(1);
+  options.reload = [&](std::string_view missing) {
+    ++calls;
+    asked = missing;
+    return file_now();
+  };
+  Vault reader(k1, options);
+  CHECK(reader.open(under_k1, kWhere)->view() == "one");
+  CHECK(calls == 0);  // a known key: no reload
+
+  auto opened = reader.open(under_k2, kWhere);
+  REQUIRE(opened.ok());
+  CHECK(opened->view() == "two");
+  CHECK(calls == 1);
+  CHECK(asked == id2);
+  // Seals under the new primary from now on, and still opens k1's values.
+  CHECK(reader.keyring()->primary_id() == id2);
+  CHECK(Vault::key_id_of(reader.seal("three", kWhere)) == id2);
+  CHECK(reader.open(under_k1, kWhere)->view() == "one");
+
+  // Another unknown id within the interval: no second reload.
+  const std::string under_k3 = Vault(ring_of(Keyring::generate())).seal("x", kWhere);
+  CHECK(reader.open(under_k3, kWhere).status().code() == ErrorCode::kCredentialUnreadable);
+  CHECK(calls == 1);
+
+  SECTION("with no interval, every miss asks again; a failed reload changes nothing") {
+    VaultOptions eager;
+    eager.min_reload_interval = std::chrono::milliseconds(0);
+    eager.reload = [&](std::string_view) -> Result<Keyring> {
+      ++calls;
+      return Status(ErrorCode::kUnavailable, "cannot read the key file");
+    };
+    Vault v(k1, eager);
+    CHECK(v.open(under_k3, kWhere).status().code() == ErrorCode::kCredentialUnreadable);
+    CHECK(v.open(under_k3, kWhere).status().code() == ErrorCode::kCredentialUnreadable);
+    CHECK(calls == 3);
+    CHECK(v.keyring() == k1);
+  }
+  SECTION("without a reload callback an unknown id is simply unreadable") {
+    Vault v(k1);
+    CHECK(v.open(under_k2, kWhere).status().code() == ErrorCode::kCredentialUnreadable);
+    CHECK(v.keyring()->primary_id() == id1);
+  }
+}
+
+TEST_CASE("replace_keyring takes effect for later calls while snapshots stay valid",
+          "[vault][reload]") {
+  auto k1 = ring_of(Keyring::generate());
+  auto k2 = ring_of(k1->rotated());
+  Vault vault(k1);
+  const std::string old_value = vault.seal("old", kWhere);
+  std::shared_ptr<const Keyring> snapshot = vault.keyring();
+  vault.replace_keyring(k2);
+  CHECK(snapshot->primary_id() == k1->primary_id());  // still usable
+  CHECK(Vault::key_id_of(vault.seal("new", kWhere)) == k2->primary_id());
+  CHECK(vault.open(old_value, kWhere)->view() == "old");
+
+  // A keyring without k1 really forgets it: that is replace_keyring's job.
+  Keyring only_new;
+  REQUIRE(
+      only_new.add(k2->primary_id(), SecretBytes::copy_of(k2->key(k2->primary_id()).view()), true)
+          .ok());
+  vault.replace_keyring(ring_of(std::move(only_new)));
+  CHECK(vault.open(old_value, kWhere).status().code() == ErrorCode::kCredentialUnreadable);
+}
+
+TEST_CASE("opens and seals stay correct while the keyring is swapped concurrently",
+          "[vault][reload]") {
+  // Two keyrings with the same two keys and different primaries.
+  auto k1 = ring_of(Keyring::generate());
+  auto k2 = ring_of(k1->rotated());
+  k1 = ring_of(k1->merged_with(*k2));
+  Vault vault(k1);
+  const std::string sealed = vault.seal("steady", kWhere);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        auto r = vault.open(sealed, kWhere);
+        if (!r.ok() || r->view() != "steady") ++failures;
+        auto again = vault.open(vault.seal("fresh", kWhere), kWhere);
+        if (!again.ok() || again->view() != "fresh") ++failures;
+      }
+    });
+  }
+  for (int i = 0; i < 2000; ++i) vault.replace_keyring(i % 2 ? k1 : k2);
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK(failures.load() == 0);
+}
+
+TEST_CASE("merged_with keeps this keyring's primary and adds the other's keys", "[vault]") {
+  Keyring a = Keyring::generate();
+  Keyring b = Keyring::generate();
+  Keyring merged = a.merged_with(b);
+  CHECK(merged.primary_id() == a.primary_id());
+  CHECK(merged.ids() == std::vector<std::string>{a.primary_id(), b.primary_id()});
+  CHECK(merged.key(b.primary_id()).equals(b.key(b.primary_id()).view()));
+  CHECK(a.merged_with(a).ids().size() == 1);
 }
 
 TEST_CASE("malformed master keys are refused without echoing them", "[vault]") {
@@ -125,10 +250,10 @@ TEST_CASE("key files: first key is primary; bad lines are named", "[vault]") {
     std::string text;
     const char* phrase;
   };
-  for (const Bad& b : {Bad{"", "no key"}, Bad{"onlyid\n", "line 1"},
-                       Bad{"a " + std::string(kKeyB64) + "\na " + kKeyB64 + "\n", "twice"},
-                       Bad{"bad/id " + std::string(kKeyB64) + "\n", "key id"},
-                       Bad{"# c\nk short\n", "line 2"}}) {
+  for (const Bad& b :
+       {Bad{"", "no key"}, Bad{"onlyid\n", "line 1"},
+        Bad{"a " + std::string(kKeyB64) + "\na " + kKeyB64 + "\n", "twice"},
+        Bad{"bad/id " + std::string(kKeyB64) + "\n", "key id"}, Bad{"# c\nk short\n", "line 2"}}) {
     INFO(b.text);
     auto r = Keyring::parse(b.text);
     REQUIRE_FALSE(r.ok());
@@ -218,9 +343,9 @@ TEST_CASE("master keys load from the environment, a file, or a generated default
     Keyring ring = Keyring::generate();
     REQUIRE(write_key_file(dir.file("keys"), ring).ok());
     Keyring next = Keyring::generate();
-    REQUIRE(next.add(ring.primary_id(), SecretBytes::copy_of(ring.key(ring.primary_id()).view()),
-                     false)
-                .ok());
+    REQUIRE(
+        next.add(ring.primary_id(), SecretBytes::copy_of(ring.key(ring.primary_id()).view()), false)
+            .ok());
     REQUIRE(write_key_file(dir.file("keys"), next).ok());
     auto back = load_master_keys({.key_file = dir.file("keys")});
     REQUIRE(back.ok());

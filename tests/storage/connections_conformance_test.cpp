@@ -113,6 +113,18 @@ TEST_CASE("storage: connections list by id with filters and pages", "[storage]")
   CHECK(ids({.workspace = "ws", .after_id = "con_a", .limit = 1}) ==
         std::vector<std::string>{"con_b"});
   CHECK(ids({.workspace = "elsewhere"}).empty());
+
+  // A listing names the credential fields but never carries their envelopes.
+  auto rows = storage->list_connections({.workspace = "ws"});
+  REQUIRE(rows.ok());
+  for (const ConnectionRecord& c : rows.value()) {
+    REQUIRE_FALSE(c.credentials.empty());
+    for (const SealedField& f : c.credentials) {
+      CHECK_FALSE(f.name.empty());
+      CHECK(f.envelope.empty());
+    }
+    CHECK_FALSE(storage->get_connection("ws", c.id)->credentials.at(0).envelope.empty());
+  }
 }
 
 TEST_CASE("storage: deleting a provider marks its connections and erases their values",
