@@ -16,6 +16,11 @@ GH_SECRET=gh-secret-e2e-4b1d
 STRIPE_SECRET=sk_live_e2e_5f2c9a7d
 
 start_server API_KEY="$KEY"
+# The secrets read from the environment are wiped from it.
+for s in "$KEY" "$MASTER_KEY"; do
+  ! tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -q -F -- "$s" ||
+    fail "the process environment still holds a secret"
+done
 AGENT=$(create_key default agent)
 AUDITOR=$(create_key default auditor)
 OTHER=$(create_key acme admin)
