@@ -2,7 +2,6 @@
 #include "nexus/sealing.hpp"
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>

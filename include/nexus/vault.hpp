@@ -145,9 +145,10 @@ struct VaultOptions {
   // the keyring as configured now, e.g. the key file read again. The vault
   // then holds that keyring's keys plus the keys it had (a reload never
   // forgets a key; replace_keyring does), and seals under the new primary.
-  // Called at most once per `min_reload_interval`, by one thread at a time;
-  // the argument is the missing id. Empty: no reload. Must be thread-safe
-  // with respect to the caller's own state.
+  // Called at most once per `min_reload_interval`, by one thread at a time
+  // (under the vault's reload lock: it must not call back into the vault);
+  // the argument is the missing id. A failed reload changes nothing. Empty:
+  // no reload.
   std::function<Result<Keyring>(std::string_view missing_key_id)> reload;
   std::chrono::milliseconds min_reload_interval{std::chrono::seconds(1)};
 };

@@ -1,9 +1,8 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 // The connection and sealed-value part of the Storage contract, run against
 // every backend.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <tuple>
 
 #include "nexus/audit.hpp"
@@ -66,8 +65,7 @@ TEST_CASE("storage: connections round-trip with their sealed values", "[storage]
   Provider p = stored_provider(*storage, "ws", "stripe");
   CHECK(storage->get_provider("ws", "stripe")->sealed_client_secret == p.sealed_client_secret);
   CHECK(storage->get_provider_by_id("ws", p.id).value() == p);
-  CHECK(storage->get_provider_by_id("other", p.id).status().code() ==
-        ErrorCode::kProviderNotFound);
+  CHECK(storage->get_provider_by_id("other", p.id).status().code() == ErrorCode::kProviderNotFound);
 
   ConnectionRecord c = connection_for(p, "con_1", "u-42");
   REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
@@ -79,8 +77,8 @@ TEST_CASE("storage: connections round-trip with their sealed values", "[storage]
   ConnectionRecord orphan = c;
   orphan.id = "con_orphan";
   orphan.provider_id = "prv_missing";
-  CHECK(storage->insert_connection(orphan, connection_event(orphan, "connection.created"))
-            .code() == ErrorCode::kProviderNotFound);
+  CHECK(storage->insert_connection(orphan, connection_event(orphan, "connection.created")).code() ==
+        ErrorCode::kProviderNotFound);
   CHECK(storage->get_connection("ws", "con_orphan").status().code() == ErrorCode::kNotFound);
   CHECK(storage->audit_head("ws")->seq == 2);
   // A taken id is refused too.
@@ -161,7 +159,8 @@ TEST_CASE("storage: delete_connection and append_audit", "[storage]") {
   REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
   REQUIRE(storage->append_audit(connection_event(c, "token_retrieved")).ok());
   CHECK(storage->audit_head("ws")->seq == 3);
-  REQUIRE(storage->delete_connection("ws", "con_1", connection_event(c, "connection.deleted")).ok());
+  REQUIRE(
+      storage->delete_connection("ws", "con_1", connection_event(c, "connection.deleted")).ok());
   CHECK(storage->get_connection("ws", "con_1").status().code() == ErrorCode::kNotFound);
   CHECK(storage->delete_connection("ws", "con_1", connection_event(c, "connection.again")).code() ==
         ErrorCode::kNotFound);
