@@ -331,18 +331,23 @@ Status too_long(const std::string& field) {
   return blame(field, "must be at most " + std::to_string(kMaxStringLength) + " characters.");
 }
 
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Scopes travel
+// space-separated, so a space (ASCII or Unicode) would split one into two, and a
+// quote or backslash breaks the quoted form of WWW-Authenticate (RFC 6750 §3).
+bool is_scope_token_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x21 && u <= 0x7e && u != '"' && u != '\\';
+}
+
 Status check_scopes(std::vector<std::string>& scopes) {
   for (std::size_t i = 0; i < scopes.size(); ++i) {
     const std::string& scope = scopes[i];
     if (scope.empty()) return blame(indexed("scopes", i), "is empty.");
     if (scope.size() > kMaxStringLength) return too_long(indexed("scopes", i));
-    // Scopes travel space-separated (RFC 6749 §3.3), so a space would split one into two.
-    const bool clean = std::none_of(scope.begin(), scope.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u <= 0x20 || u == 0x7f;
-    });
-    if (!clean) {
-      return blame(indexed("scopes", i), "must not contain whitespace or control characters.");
+    if (!std::all_of(scope.begin(), scope.end(), is_scope_token_char)) {
+      return blame(indexed("scopes", i),
+                   "must be an OAuth scope token (RFC 6749 section 3.3): printable ASCII "
+                   "without spaces, double quotes or backslashes.");
     }
   }
   std::set<std::string_view> seen;  // views into `scopes`, which stays intact until replaced

@@ -354,13 +354,22 @@ TEST_CASE("allow_insecure_urls permits http but nothing else", "[provider]") {
 
 TEST_CASE("scope rules", "[provider]") {
   expect_rejected(with(kGithub, R"({"scopes": ["repo", ""]})"), "scopes[1]", "is empty");
-  for (std::string_view bad : {"read user", "repo\t", "\nrepo", "re\x01po", "re\x7fpo"}) {
+  // RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+  for (std::string_view bad :
+       {"read user", "repo\t", "\nrepo", "re\x01po", "re\x7fpo", "\"repo\"", "re\\po",
+        "caf\xC3\xA9", "read\xC2\xA0user", "read\xE3\x80\x80user", "read\xE2\x80\xA8"}) {
     boost::json::value patch = {{"scopes", {"repo", "user", bad}}};
     expect_rejected(with(kGithub, boost::json::serialize(patch)), "scopes[2]",
-                    "must not contain whitespace or control characters");
+                    "must be an OAuth scope token (RFC 6749 section 3.3)");
   }
-  // Non-ASCII scopes are not whitespace.
-  parse_valid(with(kGithub, R"({"scopes": ["caf\u00e9"]})"));
+  // Every other printable ASCII character is allowed, '!' and '~' included.
+  std::string every;
+  for (char c = 0x21; c <= 0x7e; ++c) {
+    if (c != '"' && c != '\\') every += c;
+  }
+  const boost::json::value patch = {{"scopes", {every, "https://www.googleapis.com/auth/drive"}}};
+  CHECK(parse_valid(with(kGithub, boost::json::serialize(patch))).scopes ==
+        std::vector<std::string>{every, "https://www.googleapis.com/auth/drive"});
 }
 
 TEST_CASE("scopes are limited after removing duplicates", "[provider]") {

@@ -58,7 +58,9 @@ struct ProviderSpec {
   std::optional<std::string> user_info_endpoint;
   std::optional<std::string> jwks_uri;
   bool enable_discovery = false;
-  std::vector<std::string> scopes;  // de-duplicated, order kept
+  // RFC 6749 scope tokens: printable ASCII except space, double quote and
+  // backslash. De-duplicated, order kept.
+  std::vector<std::string> scopes;
   Params params;
   std::optional<CredentialSchema> credential_schema;
   std::optional<std::string> description;
