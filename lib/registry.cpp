@@ -240,11 +240,8 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
                                          const boost::json::value& merge_patch,
                                          std::optional<std::int64_t> expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
-  const boost::json::object* patch_object = merge_patch.if_object();
-  if (patch_object == nullptr) {
-    return Status(ErrorCode::kValidationFailed,
-                  "a patch must be a JSON object of the fields to change", "");
-  }
+  if (Status s = check_provider_patch(merge_patch); !s.ok()) return s;
+  const boost::json::object* patch_object = &merge_patch.get_object();
   ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls,
                           .allow_insecure_issuer = options_.discovery_allow_insecure};
   std::optional<DiscoveryDocument> fetched;  // kept across retries
@@ -285,7 +282,7 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
     }
 
     boost::json::value merged = spec_to_json(current->spec);
-    apply_merge_patch(merged, merge_patch);
+    if (Status s = apply_merge_patch(merged, merge_patch); !s.ok()) return s;
     Result<ProviderSpec> spec = parse_provider_spec(merged);
     if (!spec.ok()) return spec.status();
     ValidationOptions patch_opts = vopts;

@@ -222,6 +222,13 @@ TEST_CASE("patch refuses bad merges and stores nothing", "[registry]") {
       {R"({"id":"prv_x"})", ErrorCode::kValidationFailed, "id"},
       {R"({"version":7})", ErrorCode::kValidationFailed, "version"},
       {R"({"scope":["repo"]})", ErrorCode::kValidationFailed, "scope"},
+      // Named even when null, though erasing an absent member would change nothing.
+      {R"({"scope":null})", ErrorCode::kValidationFailed, "scope"},
+      {R"({"id":null})", ErrorCode::kValidationFailed, "id"},
+      {R"({"client_secret_set":null})", ErrorCode::kValidationFailed, "client_secret_set"},
+      {R"({"discovery":null,"description":"x"})", ErrorCode::kValidationFailed, "discovery"},
+      {R"({"credential_schema":{"feilds":null}})", ErrorCode::kValidationFailed,
+       "credential_schema.feilds"},
       {R"({"scopes":"repo"})", ErrorCode::kValidationFailed, "scopes"},
       {R"(["not","an","object"])", ErrorCode::kValidationFailed, ""},
   };
