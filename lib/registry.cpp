@@ -12,6 +12,7 @@
 #include "detail/discovery_state.hpp"
 #include "detail/encoding.hpp"
 #include "nexus/audit.hpp"
+#include "nexus/keys.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
 
@@ -66,6 +67,13 @@ void seal_secret(const Vault& vault, Provider& p) {
   p.sealed_client_secret = vault.seal(*p.spec.client_secret, secret_place(p));
   sodium_memzero(p.spec.client_secret->data(), p.spec.client_secret->size());
   p.spec.client_secret.reset();
+}
+
+// Whether `p`'s sealed client secret opens to `secret`. A secret that no
+// longer opens differs from any: replacing it is how it is repaired.
+bool sealed_secret_equals(const Vault& vault, const Provider& p, std::string_view secret) {
+  Result<SecretBytes> stored = vault.open(p.sealed_client_secret, secret_place(p));
+  return stored.ok() && stored->equals(secret);
 }
 
 // kVersionConflict when the caller expects a version other than the stored one.
@@ -288,6 +296,11 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
     ValidationOptions patch_opts = vopts;
     patch_opts.client_secret_sealed = had_sealed_secret;
     if (Status s = validate_provider_spec(spec.value(), patch_opts); !s.ok()) return s;
+    if (spec->client_secret && had_sealed_secret &&
+        sealed_secret_equals(*options_.vault, current.value(), *spec->client_secret)) {
+      wipe(*spec->client_secret);
+      spec->client_secret.reset();  // the same secret again: nothing to store
+    }
     const bool new_secret = spec->client_secret.has_value() &&
                             (had_sealed_secret || spec->client_secret != current->spec.client_secret);
     if (!new_secret && spec.value() == current->spec) return current;  // nothing to store

@@ -269,6 +269,55 @@ TEST_CASE("a patch that changes nothing stores nothing", "[registry]") {
   CHECK(f.audit_seq() == 1);
 }
 
+TEST_CASE("re-sending the stored client secret stores nothing", "[registry]") {
+  Fixture f;
+  Provider before = f.create(testing::kGithubJson);
+  const std::string same = std::string(R"({"client_secret":")") + testing::kGithubSecret + "\"}";
+
+  auto r = f.registry.patch(f.ctx, "github", json(same.c_str()));
+  REQUIRE(r.ok());
+  CHECK(r.value() == before);
+  CHECK(f.registry.get(f.ctx, "github").value() == before);
+  CHECK(f.audit_seq() == 1);
+
+  // With another change, only that change is stored and audited.
+  const std::string same_and_more =
+      std::string(R"({"category":"code","client_secret":")") + testing::kGithubSecret + "\"}";
+  r = f.registry.patch(f.ctx, "github", json(same_and_more.c_str()));
+  REQUIRE(r.ok());
+  CHECK(r->version == 2);
+  CHECK(r->sealed_client_secret == before.sealed_client_secret);
+  auto page = f.audit.query("default", {.event_type = std::string(audit_events::kProviderUpdated)});
+  REQUIRE(page.ok());
+  REQUIRE(page->events.size() == 1);
+  const auto data = boost::json::parse(page->events[0].data).as_object();
+  CHECK(data.at("changed").as_object().size() == 1);
+  CHECK(data.at("changed").as_object().contains("category"));
+
+  // A secret that differs only in its last byte is a new one.
+  std::string other = testing::kGithubSecret;
+  other.back() ^= 1;
+  r = f.registry.patch(f.ctx, "github", json(("{\"client_secret\":\"" + other + "\"}").c_str()));
+  REQUIRE(r.ok());
+  CHECK(r->version == 3);
+  CHECK(f.registry.client_secret(f.ctx, "github")->view() == other);
+}
+
+TEST_CASE("a stored secret that no longer opens is replaced by the same value", "[registry]") {
+  Fixture f;
+  f.create(testing::kGithubJson);
+  // Another registry over the same storage, sealing under another key: the
+  // stored envelope does not open there.
+  ProviderRegistry other({.storage = f.storage.get(), .clock = &f.clock});
+  REQUIRE(other.client_secret(f.ctx, "github").status().code() ==
+          ErrorCode::kCredentialUnreadable);
+  const std::string same = std::string(R"({"client_secret":")") + testing::kGithubSecret + "\"}";
+  auto r = other.patch(f.ctx, "github", json(same.c_str()));
+  REQUIRE(r.ok());
+  CHECK(r->version == 2);
+  CHECK(other.client_secret(f.ctx, "github")->view() == testing::kGithubSecret);
+}
+
 TEST_CASE("secrets stored in clear by an older version are sealed at startup", "[registry]") {
   Fixture f;
   Provider legacy;

@@ -134,7 +134,9 @@ class ProviderRegistry {
   // changed fields (secrets as "[REDACTED]"). `name` is immutable; so are the
   // server-managed fields. With expected_version, kVersionConflict when the
   // stored version differs. A patch that changes nothing stores nothing and
-  // returns the provider as it is. A patch that changes `issuer` of a
+  // returns the provider as it is; re-sending the stored client_secret
+  // changes nothing (compared with the opened sealed secret in constant
+  // time). A patch that changes `issuer` of a
   // discovery provider, or turns enable_discovery on, discovers first as
   // create does (kDiscoveryFailed stores nothing); turning it off drops the
   // stored document.
