@@ -15,6 +15,7 @@
 #include "nexus/keys.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
+#include "storage/storage_common.hpp"
 
 namespace nexus {
 namespace {
@@ -96,6 +97,67 @@ Status not_found(std::string_view name) {
 
 ProviderRegistry::~ProviderRegistry() = default;
 
+// ---- Public entry points ----------------------------------------------------
+// Each runs its *_impl under detail::without_exceptions: whatever the storage,
+// clock, vault or Boost.JSON throws (bad_alloc included) becomes kInternal,
+// never an exception in the caller.
+
+Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpec spec) {
+  return detail::without_exceptions("create a provider",
+                                    [&] { return create_impl(ctx, std::move(spec)); });
+}
+
+Result<Provider> ProviderRegistry::create(const RequestContext& ctx,
+                                          const boost::json::value& body) {
+  Result<ProviderSpec> spec =
+      detail::without_exceptions("read a provider", [&] { return parse_provider_spec(body); });
+  if (!spec.ok()) return spec.status();
+  return create(ctx, std::move(spec).value());
+}
+
+Result<Provider> ProviderRegistry::get(const RequestContext& ctx, std::string_view name) {
+  return detail::without_exceptions("read a provider", [&] { return get_impl(ctx, name); });
+}
+
+Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const ListFilter& filter,
+                                            const PageRequest& page) {
+  return detail::without_exceptions("list providers", [&] { return list_impl(ctx, filter, page); });
+}
+
+Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
+                                         const boost::json::value& merge_patch,
+                                         std::optional<std::int64_t> expected_version) {
+  return detail::without_exceptions(
+      "update a provider", [&] { return patch_impl(ctx, name, merge_patch, expected_version); });
+}
+
+Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
+                                std::optional<std::int64_t> expected_version) {
+  return detail::without_exceptions("delete a provider",
+                                    [&] { return remove_impl(ctx, name, expected_version); });
+}
+
+Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
+  return detail::without_exceptions("read provider metadata", [&] { return metadata_impl(ctx); });
+}
+
+Result<Provider> ProviderRegistry::refresh_discovery(const RequestContext& ctx,
+                                                     std::string_view name) {
+  return detail::without_exceptions("refresh a provider's discovery",
+                                    [&] { return refresh_discovery_impl(ctx, name); });
+}
+
+Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
+                                                    std::string_view name) {
+  return detail::without_exceptions("read a client secret",
+                                    [&] { return client_secret_impl(ctx, name); });
+}
+
+Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
+  return detail::without_exceptions("seal client secrets",
+                                    [&] { return seal_plaintext_secrets_impl(); });
+}
+
 ProviderRegistry::ProviderRegistry(RegistryOptions options) : options_(std::move(options)) {
   assert(options_.storage != nullptr);
   if (options_.vault == nullptr) {
@@ -159,7 +221,7 @@ boost::json::object changed_fields(const ProviderSpec& before, const ProviderSpe
 
 }  // namespace
 
-Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpec spec) {
+Result<Provider> ProviderRegistry::create_impl(const RequestContext& ctx, ProviderSpec spec) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls,
                           .allow_insecure_issuer = options_.discovery_allow_insecure};
@@ -196,22 +258,16 @@ Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpe
   return provider;
 }
 
-Result<Provider> ProviderRegistry::create(const RequestContext& ctx,
-                                          const boost::json::value& body) {
-  Result<ProviderSpec> spec = parse_provider_spec(body);
-  if (!spec.ok()) return spec.status();
-  return create(ctx, std::move(spec).value());
-}
-
-Result<Provider> ProviderRegistry::get(const RequestContext& ctx, std::string_view name) {
+Result<Provider> ProviderRegistry::get_impl(const RequestContext& ctx, std::string_view name) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   Result<Provider> p = options_.storage->get_provider(ctx.workspace, name);
   if (!p.ok() && p.status().code() == ErrorCode::kProviderNotFound) return not_found(name);
   return p;
 }
 
-Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const ListFilter& filter,
-                                            const PageRequest& page) {
+Result<ProviderPage> ProviderRegistry::list_impl(const RequestContext& ctx,
+                                                 const ListFilter& filter,
+                                                 const PageRequest& page) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   std::size_t limit = page.limit == 0 ? options_.default_page_size : page.limit;
   if (limit > options_.max_page_size) {
@@ -244,9 +300,9 @@ Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const Lis
   return result;
 }
 
-Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
-                                         const boost::json::value& merge_patch,
-                                         std::optional<std::int64_t> expected_version) {
+Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::string_view name,
+                                              const boost::json::value& merge_patch,
+                                              std::optional<std::int64_t> expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   if (Status s = check_provider_patch(merge_patch); !s.ok()) return s;
   const boost::json::object* patch_object = &merge_patch.get_object();
@@ -340,8 +396,8 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
                 "the provider is changing too often to apply the patch; retry", "");
 }
 
-Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
-                                std::optional<std::int64_t> expected_version) {
+Status ProviderRegistry::remove_impl(const RequestContext& ctx, std::string_view name,
+                                     std::optional<std::int64_t> expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
@@ -364,7 +420,7 @@ Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name
                 "");
 }
 
-Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
+Result<MetadataIndex> ProviderRegistry::metadata_impl(const RequestContext& ctx) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   MetadataIndex index;
   index[std::string(to_string(AuthType::kOAuth2))];
@@ -391,8 +447,8 @@ Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
   return index;
 }
 
-Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
-                                                    std::string_view name) {
+Result<SecretBytes> ProviderRegistry::client_secret_impl(const RequestContext& ctx,
+                                                         std::string_view name) {
   Result<Provider> p = get(ctx, name);
   if (!p.ok()) return p.status();
   if (p->sealed_client_secret.empty()) {
@@ -402,7 +458,7 @@ Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
   return options_.vault->open(p->sealed_client_secret, secret_place(p.value()));
 }
 
-Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
+Result<std::size_t> ProviderRegistry::seal_plaintext_secrets_impl() {
   std::size_t sealed = 0;
   for (;;) {
     auto batch = options_.storage->providers_with_plaintext_secret(kSealBatch);
@@ -478,8 +534,8 @@ Result<std::optional<DiscoveryState>> ProviderRegistry::discovery_after_patch(
   return std::optional<DiscoveryState>(detail::discovered_state(*fetched));
 }
 
-Result<Provider> ProviderRegistry::refresh_discovery(const RequestContext& ctx,
-                                                     std::string_view name) {
+Result<Provider> ProviderRegistry::refresh_discovery_impl(const RequestContext& ctx,
+                                                          std::string_view name) {
   // The outcome of the last fetch and the issuer it was for: a retry after a
   // concurrent change reuses it unless the issuer changed.
   std::optional<std::pair<std::string, Result<DiscoveryDocument>>> fetched;

@@ -1,10 +1,12 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "nexus/registry.hpp"
 
-#include <catch2/catch.hpp>
-
+#include <atomic>
 #include <boost/json/serialize.hpp>
-
+#include <catch2/catch.hpp>
+#include <map>
+#include <new>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -380,6 +382,179 @@ TEST_CASE("metadata groups providers by auth_type and carries no secret", "[regi
   auto empty = f.registry.metadata(RequestContext{.workspace = "acme"});
   REQUIRE(empty.ok());
   CHECK(boost::json::serialize(metadata_view(empty.value())) == R"({"api_key":{},"oauth2":{}})");
+}
+
+// A clock whose every reading throws, as a broken host clock might.
+class ThrowingClock final : public Clock {
+ public:
+  Timestamp now() const override { throw std::runtime_error("clock failure"); }
+};
+
+// Delegates to a memory storage; while `armed`, every provider method throws
+// (bad_alloc, as an allocation inside a backend would) instead of returning
+// a Status.
+class ThrowingStorage final : public Storage {
+ public:
+  std::unique_ptr<Storage> inner = make_memory_storage();
+  std::atomic<bool> armed{false};
+
+  Status insert_provider(const Provider& p, AuditEvent e) override {
+    fail();
+    return inner->insert_provider(p, std::move(e));
+  }
+  Status update_provider(const Provider& p, std::int64_t v, AuditEvent e) override {
+    fail();
+    return inner->update_provider(p, v, std::move(e));
+  }
+  Status delete_provider(std::string_view w, std::string_view n, std::int64_t v,
+                         AuditEvent e) override {
+    fail();
+    return inner->delete_provider(w, n, v, std::move(e));
+  }
+  Result<Provider> get_provider(std::string_view w, std::string_view n) override {
+    fail();
+    return inner->get_provider(w, n);
+  }
+  Result<std::vector<Provider>> list_providers(const ProviderListQuery& q) override {
+    fail();
+    return inner->list_providers(q);
+  }
+  Result<std::int64_t> count_providers(std::string_view w) override {
+    fail();
+    return inner->count_providers(w);
+  }
+  Result<Provider> get_provider_by_id(std::string_view w, std::string_view id) override {
+    fail();
+    return inner->get_provider_by_id(w, id);
+  }
+  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
+    fail();
+    return inner->providers_with_plaintext_secret(limit);
+  }
+  // The rest only delegates.
+  Result<std::vector<AuditEvent>> scan_audit(const AuditScan& s) override {
+    return inner->scan_audit(s);
+  }
+  Result<std::vector<AuditEvent>> audit_chain(std::string_view w, std::int64_t after,
+                                              std::size_t limit) override {
+    return inner->audit_chain(w, after, limit);
+  }
+  Result<AuditHead> audit_head(std::string_view w) override { return inner->audit_head(w); }
+  Status ping() override { return inner->ping(); }
+  Status insert_api_key(const StoredApiKey& k, AuditEvent e) override {
+    return inner->insert_api_key(k, std::move(e));
+  }
+  Result<StoredApiKey> get_api_key(std::string_view id) override { return inner->get_api_key(id); }
+  Result<std::vector<StoredApiKey>> list_api_keys(std::optional<std::string_view> w) override {
+    return inner->list_api_keys(w);
+  }
+  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent e) override {
+    return inner->revoke_api_key(id, at, std::move(e));
+  }
+  Result<std::string> ensure_setting(std::string_view name, std::string_view value) override {
+    return inner->ensure_setting(name, value);
+  }
+  Status insert_connection(const ConnectionRecord& c, AuditEvent e) override {
+    return inner->insert_connection(c, std::move(e));
+  }
+  Result<ConnectionRecord> get_connection(std::string_view w, std::string_view id) override {
+    return inner->get_connection(w, id);
+  }
+  Result<std::vector<ConnectionRecord>> list_connections(const ConnectionListQuery& q) override {
+    return inner->list_connections(q);
+  }
+  Status delete_connection(std::string_view w, std::string_view id, AuditEvent e) override {
+    return inner->delete_connection(w, id, std::move(e));
+  }
+  Status append_audit(AuditEvent e) override { return inner->append_audit(std::move(e)); }
+  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
+    return inner->envelope_key_counts();
+  }
+  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
+                                                       std::size_t limit) override {
+    return inner->envelopes_not_under(key_id, limit);
+  }
+  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
+                                        const std::vector<std::string>& replacement) override {
+    return inner->replace_envelopes(old, replacement);
+  }
+
+ private:
+  void fail() const {
+    if (armed) throw std::bad_alloc();
+  }
+};
+
+void expect_internal(const Status& status) {
+  INFO(status.message());
+  CHECK(status.code() == ErrorCode::kInternal);
+}
+
+TEST_CASE("no exception from the storage leaves a registry method", "[registry]") {
+  ThrowingStorage storage;
+  testing::FakeClock clock;
+  ProviderRegistry registry({.storage = &storage, .clock = &clock});
+  RequestContext ctx;
+  REQUIRE(registry.create(ctx, json(testing::kGithubJson)).ok());
+  const Provider before = registry.get(ctx, "github").value();
+  storage.armed = true;
+
+  expect_internal(registry.create(ctx, json(testing::kStripeJson)).status());
+  expect_internal(
+      registry.create(ctx, parse_provider_spec(json(testing::kStripeJson)).value()).status());
+  expect_internal(registry.get(ctx, "github").status());
+  expect_internal(registry.list(ctx, {}, {}).status());
+  expect_internal(registry.patch(ctx, "github", json(R"({"category":"x"})")).status());
+  expect_internal(registry.remove(ctx, "github"));
+  expect_internal(registry.metadata(ctx).status());
+  expect_internal(registry.refresh_discovery(ctx, "github").status());
+  expect_internal(registry.client_secret(ctx, "github").status());
+  expect_internal(registry.seal_plaintext_secrets().status());
+
+  storage.armed = false;
+  CHECK(registry.get(ctx, "github").value() == before);
+  CHECK(storage.count_providers(ctx.workspace).value() == 1);
+  CHECK(storage.audit_head(ctx.workspace)->seq == 1);
+}
+
+TEST_CASE("no exception from the clock leaves a registry method", "[registry]") {
+  auto storage = make_memory_storage();
+  ProviderRegistry good({.storage = storage.get()});
+  RequestContext ctx;
+  REQUIRE(good.create(ctx, json(testing::kGithubJson)).ok());
+  const Provider before = good.get(ctx, "github").value();
+
+  ThrowingClock clock;
+  ProviderRegistry registry({.storage = storage.get(), .clock = &clock});
+  expect_internal(registry.create(ctx, json(testing::kStripeJson)).status());
+  expect_internal(registry.patch(ctx, "github", json(R"({"category":"x"})")).status());
+  expect_internal(registry.remove(ctx, "github"));
+  CHECK(good.get(ctx, "github").value() == before);
+  CHECK(storage->count_providers(ctx.workspace).value() == 1);
+  CHECK(storage->audit_head(ctx.workspace)->seq == 1);
+}
+
+TEST_CASE("a patch built in code too deep to merge is invalid_json", "[registry]") {
+  Fixture f;
+  Provider before = f.create(testing::kGithubJson);
+  boost::json::value deep = "leaf";
+  for (int i = 0; i < 100000; ++i) {
+    boost::json::value outer = boost::json::object();
+    outer.as_object()["k"] = std::move(deep);
+    deep = std::move(outer);
+  }
+  boost::json::value patch = boost::json::object();
+  patch.as_object()["params"] = std::move(deep);
+  auto r = f.registry.patch(f.ctx, "github", patch);
+  CHECK(r.status().code() == ErrorCode::kInvalidJson);
+  CHECK(f.registry.get(f.ctx, "github").value() == before);
+  CHECK(f.audit_seq() == 1);
+  // Destroying it recursively could overflow the stack: unnest it first.
+  boost::json::value rest = std::move(patch.as_object()["params"]);
+  while (boost::json::object* o = rest.if_object()) {
+    boost::json::value inner = std::move(o->at("k"));
+    rest = std::move(inner);
+  }
 }
 
 TEST_CASE("concurrent patches through the registry lose no update on SQLite", "[registry][sqlite]") {

@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -105,7 +104,11 @@ using MetadataIndex = std::map<std::string, std::map<std::string, ProviderMetada
 // always present.
 boost::json::object metadata_view(const MetadataIndex& index);
 
-// Thread-safe; holds no state of its own besides the options.
+// Thread-safe; holds no state of its own besides the options. No method
+// throws: an exception from the storage, clock, vault or Boost.JSON (out of
+// memory included) is caught at the method's boundary and returned as
+// kInternal, and the change it interrupted is not stored (a storage writes a
+// provider and its audit event in one transaction or not at all).
 class ProviderRegistry {
  public:
   // REQUIRES: options.storage != nullptr.
@@ -177,6 +180,21 @@ class ProviderRegistry {
   ProviderRegistry& operator=(const ProviderRegistry&) = delete;
 
  private:
+  // The public methods without their exception boundary.
+  Result<Provider> create_impl(const RequestContext& ctx, ProviderSpec spec);
+  Result<Provider> get_impl(const RequestContext& ctx, std::string_view name);
+  Result<ProviderPage> list_impl(const RequestContext& ctx, const ListFilter& filter,
+                                 const PageRequest& page);
+  Result<Provider> patch_impl(const RequestContext& ctx, std::string_view name,
+                              const boost::json::value& merge_patch,
+                              std::optional<std::int64_t> expected_version);
+  Status remove_impl(const RequestContext& ctx, std::string_view name,
+                     std::optional<std::int64_t> expected_version);
+  Result<MetadataIndex> metadata_impl(const RequestContext& ctx);
+  Result<Provider> refresh_discovery_impl(const RequestContext& ctx, std::string_view name);
+  Result<SecretBytes> client_secret_impl(const RequestContext& ctx, std::string_view name);
+  Result<std::size_t> seal_plaintext_secrets_impl();
+
   // The client discovery uses: options.http_client, or the owned default.
   Result<HttpClient*> discovery_client();
   Result<DiscoveryDocument> fetch_discovery(std::string_view issuer);
