@@ -134,12 +134,29 @@ class ProviderRegistry {
 
   // Applies an RFC 7396 merge patch to the stored spec, re-validates the
   // result and stores it (version + 1), auditing provider.updated with the
-  // changed fields (secrets as "[REDACTED]"). `name` is immutable; so are the
-  // server-managed fields. With expected_version, kVersionConflict when the
-  // stored version differs. A patch that changes nothing stores nothing and
-  // returns the provider as it is; re-sending the stored client_secret
-  // changes nothing (compared with the opened sealed secret in constant
-  // time). A patch that changes `issuer` of a
+  // changed fields (secrets as "[REDACTED]"). Nothing is stored on failure:
+  // - kValidationFailed (field "") when the patch is not a JSON object, and
+  //   naming the member when one is unknown or server-managed ("id",
+  //   "version", "client_secret_set", ...), even with a null value: a typo
+  //   such as {"scope": null} is refused, not silently ignored
+  //   (check_provider_patch); kInvalidJson when it nests deeper than
+  //   kMaxJsonDepth.
+  // - `name` is immutable (kValidationFailed, field "name"; sending the same
+  //   name is accepted).
+  // - `auth_type` is immutable too (kValidationFailed, field "auth_type",
+  //   also for null; sending the stored value is accepted). A connection is
+  //   made for its provider's auth type and records it: an api_key connection
+  //   holds sealed values of the credential_schema, an oauth2 one tokens.
+  //   Changing the type would leave every connection holding credentials of
+  //   the wrong kind, and the two types share almost no required field, so
+  //   the result is a different provider: create one instead.
+  // - oauth2: client_secret cannot be cleared (null), only replaced.
+  // - Every rule of validate_provider_spec, on the merged provider.
+  // With expected_version, kVersionConflict when the stored version differs. A
+  // patch that changes nothing stores nothing (no version bump, no audit
+  // event) and returns the provider as it is; re-sending the stored
+  // client_secret changes nothing (it is compared with the opened sealed
+  // secret in constant time). A patch that changes `issuer` of a
   // discovery provider, or turns enable_discovery on, discovers first as
   // create does (kDiscoveryFailed stores nothing); turning it off drops the
   // stored document.
