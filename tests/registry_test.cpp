@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <map>
 #include <new>
 #include <stdexcept>
@@ -132,8 +133,7 @@ TEST_CASE("get and remove of an unknown provider are provider_not_found", "[regi
 TEST_CASE("list pages by name with an opaque cursor and filters", "[registry]") {
   Fixture f;
   for (const char* n : {"delta", "alpha", "echo", "charlie", "bravo"}) {
-    std::string body = std::string(R"({"name":")") + n +
-                       R"(","auth_type":"api_key","category":")" +
+    std::string body = std::string(R"({"name":")") + n + R"(","auth_type":"api_key","category":")" +
                        (n[0] < 'd' ? "early" : "late") +
                        R"(","credential_schema":{"fields":[{"name":"k","label":"Key"}]}})";
     f.create(body.c_str());
@@ -170,6 +170,51 @@ TEST_CASE("list pages by name with an opaque cursor and filters", "[registry]") 
   auto bad_cursor = f.registry.list(f.ctx, {}, {.cursor = "not-a-cursor!"});
   REQUIRE_FALSE(bad_cursor.ok());
   CHECK(bad_cursor.status().field() == "cursor");
+}
+
+TEST_CASE("list pages 100 by default and accepts a limit of up to 1000", "[registry]") {
+  Fixture f;
+  REQUIRE(f.registry.options().default_page_size == 100);
+  REQUIRE(f.registry.options().max_page_size == 1000);
+  constexpr int kProviders = 1001;
+  for (int i = 0; i < kProviders; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "p%04d", i);  // zero-padded: name order is creation order
+    REQUIRE(f.registry
+                .create(f.ctx,
+                        boost::json::object{
+                            {"name", name},
+                            {"auth_type", "api_key"},
+                            {"credential_schema", {{"fields", {{{"name", "k"}, {"label", "K"}}}}}}})
+                .ok());
+  }
+
+  auto first = f.registry.list(f.ctx, {}, {});
+  REQUIRE(first.ok());
+  REQUIRE(first->items.size() == 100);
+  CHECK(first->items.front().spec.name == "p0000");
+  CHECK(first->items.back().spec.name == "p0099");
+  REQUIRE(first->next_cursor);
+  auto second = f.registry.list(f.ctx, {}, {.cursor = first->next_cursor});
+  REQUIRE(second.ok());
+  REQUIRE(second->items.size() == 100);
+  CHECK(second->items.front().spec.name == "p0100");
+
+  auto largest = f.registry.list(f.ctx, {}, {.limit = 1000});
+  REQUIRE(largest.ok());
+  REQUIRE(largest->items.size() == 1000);
+  CHECK(largest->items.back().spec.name == "p0999");
+  REQUIRE(largest->next_cursor);
+  auto rest = f.registry.list(f.ctx, {}, {.limit = 1000, .cursor = largest->next_cursor});
+  REQUIRE(rest.ok());
+  REQUIRE(rest->items.size() == 1);
+  CHECK(rest->items[0].spec.name == "p1000");
+  CHECK_FALSE(rest->next_cursor);
+
+  auto too_large = f.registry.list(f.ctx, {}, {.limit = 1001});
+  REQUIRE_FALSE(too_large.ok());
+  CHECK(too_large.status().code() == ErrorCode::kValidationFailed);
+  CHECK(too_large.status().field() == "limit");
 }
 
 TEST_CASE("patch changes only the fields sent and audits them redacted", "[registry]") {
@@ -311,8 +356,7 @@ TEST_CASE("a stored secret that no longer opens is replaced by the same value", 
   // Another registry over the same storage, sealing under another key: the
   // stored envelope does not open there.
   ProviderRegistry other({.storage = f.storage.get(), .clock = &f.clock});
-  REQUIRE(other.client_secret(f.ctx, "github").status().code() ==
-          ErrorCode::kCredentialUnreadable);
+  REQUIRE(other.client_secret(f.ctx, "github").status().code() == ErrorCode::kCredentialUnreadable);
   const std::string same = std::string(R"({"client_secret":")") + testing::kGithubSecret + "\"}";
   auto r = other.patch(f.ctx, "github", json(same.c_str()));
   REQUIRE(r.ok());
@@ -557,7 +601,8 @@ TEST_CASE("a patch built in code too deep to merge is invalid_json", "[registry]
   }
 }
 
-TEST_CASE("concurrent patches through the registry lose no update on SQLite", "[registry][sqlite]") {
+TEST_CASE("concurrent patches through the registry lose no update on SQLite",
+          "[registry][sqlite]") {
   testing::TempDir dir;
   auto storage = open_sqlite_storage(dir.file("nexus.db"));
   REQUIRE(storage.ok());
