@@ -93,11 +93,10 @@ Status not_a_spec_member(std::string_view key) {
 }
 
 Status unknown_schema_member(std::string_view key) {
-  return invalid("credential_schema." + std::string(key),
-                 "unknown field \"" + std::string(key) +
-                     R"(" in credential_schema; it has only "fields".)");
+  return invalid(
+      "credential_schema." + std::string(key),
+      "unknown field \"" + std::string(key) + R"(" in credential_schema; it has only "fields".)");
 }
-
 
 Status read_string(std::string_view key, const json::value& value, std::string& out) {
   const json::string* s = value.if_string();
@@ -613,9 +612,8 @@ Status check_provider_patch(const json::value& patch) {
     // Checked before merging: a misspelt member set to null would otherwise
     // erase nothing and pass unnoticed.
     if (!is_spec_member(member.key())) return not_a_spec_member(member.key());
-    const json::object* schema = member.key() == "credential_schema"
-                                     ? member.value().if_object()
-                                     : nullptr;
+    const json::object* schema =
+        member.key() == "credential_schema" ? member.value().if_object() : nullptr;
     if (schema == nullptr) continue;
     for (const json::key_value_pair& inner : *schema) {
       if (inner.key() != "fields") return unknown_schema_member(inner.key());

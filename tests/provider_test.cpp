@@ -549,10 +549,10 @@ TEST_CASE("check_provider_patch names unknown and server-managed members even wh
     CHECK(status.field() == c.field);
     CHECK_THAT(status.message(), Contains(std::string(c.phrase)));
   }
-  for (std::string_view ok :
-       {"{}", R"({"name": "github", "scopes": null, "params": {"x": null}})",
-        R"({"credential_schema": {"fields": [{"name": "k", "label": "K"}]}})",
-        R"({"credential_schema": null})", R"({"credential_schema": "wrong type, checked later"})"}) {
+  for (std::string_view ok : {"{}", R"({"name": "github", "scopes": null, "params": {"x": null}})",
+                              R"({"credential_schema": {"fields": [{"name": "k", "label": "K"}]}})",
+                              R"({"credential_schema": null})",
+                              R"({"credential_schema": "wrong type, checked later"})"}) {
     INFO(ok);
     CHECK(check_provider_patch(boost::json::parse(ok)).ok());
   }
@@ -613,7 +613,8 @@ TEST_CASE("apply_merge_patch handles the RFC 7396 section 3 document", "[provide
     "tags": ["example", "sample"], "content": "This will be unchanged"})");
   REQUIRE(apply_merge_patch(target, boost::json::parse(R"({
     "title": "Hello!", "phoneNumber": "+01-123-456-7890", "author": {"familyName": null},
-    "tags": ["example"]})")).ok());
+    "tags": ["example"]})"))
+              .ok());
   CHECK(target == boost::json::parse(R"({
     "title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
     "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"})"));
