@@ -3,40 +3,27 @@
 // A host application that embeds the Nexus registry: registers GitHub (OAuth
 // 2.0 with explicit endpoints) and Stripe (API key) in an in-memory registry,
 // lists them, and prints the metadata a connection UI would use.
-#include <cstdlib>
-#include <iostream>
-
-#include <boost/json/parse.hpp>
+//
+//   embed_registry [provider.json ...]
+//
+// Without arguments it registers examples/providers/github.json and
+// stripe.json, the bodies the README's curl examples send to the server.
 #include <boost/json/serialize.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "nexus/nexus.hpp"
 
+#ifndef NEXUS_EXAMPLE_PROVIDERS_DIR
+#define NEXUS_EXAMPLE_PROVIDERS_DIR "examples/providers"
+#endif
+
 namespace {
-
-constexpr const char* kGithub = R"({
-  "name": "github",
-  "auth_type": "oauth2",
-  "client_id": "your-github-client-id",
-  "client_secret": "your-github-client-secret",
-  "auth_url": "https://github.com/login/oauth/authorize",
-  "token_url": "https://github.com/login/oauth/access_token",
-  "api_base_url": "https://api.github.com",
-  "user_info_endpoint": "https://api.github.com/user",
-  "scopes": ["repo", "read:user"],
-  "description": "GitHub OAuth App",
-  "category": "developer"
-})";
-
-constexpr const char* kStripe = R"({
-  "name": "stripe",
-  "auth_type": "api_key",
-  "api_base_url": "https://api.stripe.com",
-  "credential_schema": {
-    "fields": [{"name": "secret_key", "label": "Secret Key", "sensitive": true}]
-  },
-  "description": "Stripe payments API",
-  "category": "payments"
-})";
 
 int fail(const nexus::Status& s) {
   std::cerr << "error: " << nexus::to_string(s.code()) << ": " << s.message();
@@ -47,14 +34,33 @@ int fail(const nexus::Status& s) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  std::vector<std::string> files(argv + 1, argv + argc);
+  if (files.empty()) {
+    files = {NEXUS_EXAMPLE_PROVIDERS_DIR "/github.json",
+             NEXUS_EXAMPLE_PROVIDERS_DIR "/stripe.json"};
+  }
+
   std::unique_ptr<nexus::Storage> storage = nexus::make_memory_storage();
   nexus::ProviderRegistry registry({.storage = storage.get()});
-  nexus::RequestContext ctx{.workspace = "default", .actor = "embed-example",
-                            .caller_ip = "127.0.0.1", .user_agent = "embed_registry"};
+  nexus::RequestContext ctx{.workspace = "default",
+                            .actor = "embed-example",
+                            .caller_ip = "127.0.0.1",
+                            .user_agent = "embed_registry"};
 
-  for (const char* body : {kGithub, kStripe}) {
-    auto created = registry.create(ctx, boost::json::parse(body));
+  for (const std::string& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "error: cannot read " << file << "\n";
+      return EXIT_FAILURE;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    // The library's strict parser: the same inputs the server refuses are
+    // refused here (a repeated member, too deep a nesting, trailing text).
+    auto body = nexus::parse_json(text.str());
+    if (!body.ok()) return fail(body.status());
+    auto created = registry.create(ctx, body.value());
     if (!created.ok()) return fail(created.status());
     std::cout << "registered " << created->spec.name << " (" << created->id << ", "
               << nexus::to_string(created->spec.auth_type) << ")\n";

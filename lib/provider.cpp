@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "detail/url.hpp"
+#include "nexus/json.hpp"
 
 namespace nexus {
 namespace {
@@ -34,6 +35,10 @@ constexpr OptionalString kOptionalStrings[] = {
     {"description", &ProviderSpec::description, false},
     {"category", &ProviderSpec::category, false},
 };
+
+// The members of a spec besides kOptionalStrings.
+constexpr std::string_view kSpecMembers[] = {"name",   "auth_type", "enable_discovery",
+                                             "scopes", "params",    "credential_schema"};
 
 // Members of Provider and of views that a spec may not set.
 constexpr std::string_view kServerManaged[] = {"id",         "workspace", "created_at",
@@ -70,6 +75,28 @@ std::string indexed(std::string_view base, std::size_t i) {
 }
 
 // ---- Structural parsing ----------------------------------------------------
+
+bool is_spec_member(std::string_view key) {
+  for (const OptionalString& f : kOptionalStrings) {
+    if (key == f.name) return true;
+  }
+  return contains(kSpecMembers, key);
+}
+
+// The error for a member that is not part of a spec, by name.
+Status not_a_spec_member(std::string_view key) {
+  if (contains(kServerManaged, key)) {
+    return blame(key, "is managed by the server and cannot be set.");
+  }
+  return invalid(std::string(key),
+                 "unknown field \"" + std::string(key) + "\"; check its spelling.");
+}
+
+Status unknown_schema_member(std::string_view key) {
+  return invalid(
+      "credential_schema." + std::string(key),
+      "unknown field \"" + std::string(key) + R"(" in credential_schema; it has only "fields".)");
+}
 
 Status read_string(std::string_view key, const json::value& value, std::string& out) {
   const json::string* s = value.if_string();
@@ -177,11 +204,7 @@ Status read_credential_schema(const json::value& value, std::optional<Credential
     return blame("credential_schema", R"(must be an object with a "fields" array.)");
   }
   for (const json::key_value_pair& member : *object) {
-    if (member.key() != "fields") {
-      return invalid("credential_schema." + std::string(member.key()),
-                     "unknown field \"" + std::string(member.key()) +
-                         R"(" in credential_schema; it has only "fields".)");
-    }
+    if (member.key() != "fields") return unknown_schema_member(member.key());
   }
   const json::value* fields = object->if_contains("fields");
   if (fields == nullptr || fields->is_null()) {
@@ -218,11 +241,7 @@ Status read_member(std::string_view key, const json::value& value, ProviderSpec&
   if (key == "credential_schema") {
     return absent ? Status() : read_credential_schema(value, spec.credential_schema);
   }
-  if (contains(kServerManaged, key)) {
-    return blame(key, "is managed by the server and cannot be set.");
-  }
-  return invalid(std::string(key),
-                 "unknown field \"" + std::string(key) + "\"; check its spelling.");
+  return not_a_spec_member(key);
 }
 
 // ---- Semantic validation ---------------------------------------------------
@@ -331,18 +350,23 @@ Status too_long(const std::string& field) {
   return blame(field, "must be at most " + std::to_string(kMaxStringLength) + " characters.");
 }
 
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Scopes travel
+// space-separated, so a space (ASCII or Unicode) would split one into two, and a
+// quote or backslash breaks the quoted form of WWW-Authenticate (RFC 6750 §3).
+bool is_scope_token_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x21 && u <= 0x7e && u != '"' && u != '\\';
+}
+
 Status check_scopes(std::vector<std::string>& scopes) {
   for (std::size_t i = 0; i < scopes.size(); ++i) {
     const std::string& scope = scopes[i];
     if (scope.empty()) return blame(indexed("scopes", i), "is empty.");
     if (scope.size() > kMaxStringLength) return too_long(indexed("scopes", i));
-    // Scopes travel space-separated (RFC 6749 §3.3), so a space would split one into two.
-    const bool clean = std::none_of(scope.begin(), scope.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u <= 0x20 || u == 0x7f;
-    });
-    if (!clean) {
-      return blame(indexed("scopes", i), "must not contain whitespace or control characters.");
+    if (!std::all_of(scope.begin(), scope.end(), is_scope_token_char)) {
+      return blame(indexed("scopes", i),
+                   "must be an OAuth scope token (RFC 6749 section 3.3): printable ASCII "
+                   "without spaces, double quotes or backslashes.");
     }
   }
   std::set<std::string_view> seen;  // views into `scopes`, which stays intact until replaced
@@ -455,6 +479,30 @@ void write_spec(const ProviderSpec& spec, bool with_secret, json::object& out) {
   }
 }
 
+// RFC 7396 MergePatch: recurses as deep as `patch` nests.
+void merge(json::value& target, const json::value& patch) {
+  const json::object* members = patch.if_object();
+  if (members == nullptr) {
+    target = patch;
+    return;
+  }
+  json::object* object = target.if_object();
+  if (object == nullptr) object = &target.emplace_object();
+  for (const json::key_value_pair& member : *members) {
+    if (member.value().is_null()) {
+      object->erase(member.key());
+    } else {
+      merge((*object)[member.key()], member.value());
+    }
+  }
+}
+
+Status check_patch_depth(const json::value& patch) {
+  if (json_depth(patch) <= kMaxJsonDepth) return {};
+  return Status(ErrorCode::kInvalidJson,
+                "The patch nests deeper than " + std::to_string(kMaxJsonDepth) + " levels.");
+}
+
 }  // namespace
 
 std::string_view to_string(AuthType type) noexcept {
@@ -554,21 +602,30 @@ json::object provider_view(const Provider& provider) {
   return out;
 }
 
-void apply_merge_patch(json::value& target, const json::value& patch) {
-  const json::object* members = patch.if_object();
-  if (members == nullptr) {
-    target = patch;
-    return;
+Status check_provider_patch(const json::value& patch) {
+  const json::object* object = patch.if_object();
+  if (object == nullptr) {
+    return invalid("", "A patch must be a JSON object of the fields to change.");
   }
-  json::object* object = target.if_object();
-  if (object == nullptr) object = &target.emplace_object();
-  for (const json::key_value_pair& member : *members) {
-    if (member.value().is_null()) {
-      object->erase(member.key());
-    } else {
-      apply_merge_patch((*object)[member.key()], member.value());
+  if (Status s = check_patch_depth(patch); !s.ok()) return s;
+  for (const json::key_value_pair& member : *object) {
+    // Checked before merging: a misspelt member set to null would otherwise
+    // erase nothing and pass unnoticed.
+    if (!is_spec_member(member.key())) return not_a_spec_member(member.key());
+    const json::object* schema =
+        member.key() == "credential_schema" ? member.value().if_object() : nullptr;
+    if (schema == nullptr) continue;
+    for (const json::key_value_pair& inner : *schema) {
+      if (inner.key() != "fields") return unknown_schema_member(inner.key());
     }
   }
+  return {};
+}
+
+Status apply_merge_patch(json::value& target, const json::value& patch) {
+  if (Status s = check_patch_depth(patch); !s.ok()) return s;
+  merge(target, patch);
+  return {};
 }
 
 }  // namespace nexus

@@ -15,6 +15,7 @@
 #include "nexus/keys.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
+#include "storage/storage_common.hpp"
 
 namespace nexus {
 namespace {
@@ -69,6 +70,13 @@ void seal_secret(const Vault& vault, Provider& p) {
   p.spec.client_secret.reset();
 }
 
+// Whether `p`'s sealed client secret opens to `secret`. A secret that no
+// longer opens differs from any: replacing it is how it is repaired.
+bool sealed_secret_equals(const Vault& vault, const Provider& p, std::string_view secret) {
+  Result<SecretBytes> stored = vault.open(p.sealed_client_secret, secret_place(p));
+  return stored.ok() && stored->equals(secret);
+}
+
 // kVersionConflict when the caller expects a version other than the stored one.
 Status check_expected_version(const Provider& current, std::optional<std::int64_t> expected) {
   if (!expected || *expected == current.version) return Status::Ok();
@@ -88,6 +96,67 @@ Status not_found(std::string_view name) {
 }  // namespace
 
 ProviderRegistry::~ProviderRegistry() = default;
+
+// ---- Public entry points ----------------------------------------------------
+// Each runs its *_impl under detail::without_exceptions: whatever the storage,
+// clock, vault or Boost.JSON throws (bad_alloc included) becomes kInternal,
+// never an exception in the caller.
+
+Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpec spec) {
+  return detail::without_exceptions("create a provider",
+                                    [&] { return create_impl(ctx, std::move(spec)); });
+}
+
+Result<Provider> ProviderRegistry::create(const RequestContext& ctx,
+                                          const boost::json::value& body) {
+  Result<ProviderSpec> spec =
+      detail::without_exceptions("read a provider", [&] { return parse_provider_spec(body); });
+  if (!spec.ok()) return spec.status();
+  return create(ctx, std::move(spec).value());
+}
+
+Result<Provider> ProviderRegistry::get(const RequestContext& ctx, std::string_view name) {
+  return detail::without_exceptions("read a provider", [&] { return get_impl(ctx, name); });
+}
+
+Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const ListFilter& filter,
+                                            const PageRequest& page) {
+  return detail::without_exceptions("list providers", [&] { return list_impl(ctx, filter, page); });
+}
+
+Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
+                                         const boost::json::value& merge_patch,
+                                         std::optional<std::int64_t> expected_version) {
+  return detail::without_exceptions(
+      "update a provider", [&] { return patch_impl(ctx, name, merge_patch, expected_version); });
+}
+
+Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
+                                std::optional<std::int64_t> expected_version) {
+  return detail::without_exceptions("delete a provider",
+                                    [&] { return remove_impl(ctx, name, expected_version); });
+}
+
+Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
+  return detail::without_exceptions("read provider metadata", [&] { return metadata_impl(ctx); });
+}
+
+Result<Provider> ProviderRegistry::refresh_discovery(const RequestContext& ctx,
+                                                     std::string_view name) {
+  return detail::without_exceptions("refresh a provider's discovery",
+                                    [&] { return refresh_discovery_impl(ctx, name); });
+}
+
+Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
+                                                    std::string_view name) {
+  return detail::without_exceptions("read a client secret",
+                                    [&] { return client_secret_impl(ctx, name); });
+}
+
+Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
+  return detail::without_exceptions("seal client secrets",
+                                    [&] { return seal_plaintext_secrets_impl(); });
+}
 
 ProviderRegistry::ProviderRegistry(RegistryOptions options) : options_(std::move(options)) {
   assert(options_.storage != nullptr);
@@ -152,7 +221,7 @@ boost::json::object changed_fields(const ProviderSpec& before, const ProviderSpe
 
 }  // namespace
 
-Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpec spec) {
+Result<Provider> ProviderRegistry::create_impl(const RequestContext& ctx, ProviderSpec spec) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls,
                           .allow_insecure_issuer = options_.discovery_allow_insecure};
@@ -189,22 +258,16 @@ Result<Provider> ProviderRegistry::create(const RequestContext& ctx, ProviderSpe
   return provider;
 }
 
-Result<Provider> ProviderRegistry::create(const RequestContext& ctx,
-                                          const boost::json::value& body) {
-  Result<ProviderSpec> spec = parse_provider_spec(body);
-  if (!spec.ok()) return spec.status();
-  return create(ctx, std::move(spec).value());
-}
-
-Result<Provider> ProviderRegistry::get(const RequestContext& ctx, std::string_view name) {
+Result<Provider> ProviderRegistry::get_impl(const RequestContext& ctx, std::string_view name) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   Result<Provider> p = options_.storage->get_provider(ctx.workspace, name);
   if (!p.ok() && p.status().code() == ErrorCode::kProviderNotFound) return not_found(name);
   return p;
 }
 
-Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const ListFilter& filter,
-                                            const PageRequest& page) {
+Result<ProviderPage> ProviderRegistry::list_impl(const RequestContext& ctx,
+                                                 const ListFilter& filter,
+                                                 const PageRequest& page) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   std::size_t limit = page.limit == 0 ? options_.default_page_size : page.limit;
   if (limit > options_.max_page_size) {
@@ -237,15 +300,12 @@ Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const Lis
   return result;
 }
 
-Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
-                                         const boost::json::value& merge_patch,
-                                         std::optional<std::int64_t> expected_version) {
+Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::string_view name,
+                                              const boost::json::value& merge_patch,
+                                              std::optional<std::int64_t> expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
-  const boost::json::object* patch_object = merge_patch.if_object();
-  if (patch_object == nullptr) {
-    return Status(ErrorCode::kValidationFailed,
-                  "a patch must be a JSON object of the fields to change", "");
-  }
+  if (Status s = check_provider_patch(merge_patch); !s.ok()) return s;
+  const boost::json::object* patch_object = &merge_patch.get_object();
   ValidationOptions vopts{.allow_insecure_urls = options_.allow_insecure_urls,
                           .allow_insecure_issuer = options_.discovery_allow_insecure};
   std::optional<DiscoveryDocument> fetched;  // kept across retries
@@ -286,12 +346,17 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
     }
 
     boost::json::value merged = spec_to_json(current->spec);
-    apply_merge_patch(merged, merge_patch);
+    if (Status s = apply_merge_patch(merged, merge_patch); !s.ok()) return s;
     Result<ProviderSpec> spec = parse_provider_spec(merged);
     if (!spec.ok()) return spec.status();
     ValidationOptions patch_opts = vopts;
     patch_opts.client_secret_sealed = had_sealed_secret;
     if (Status s = validate_provider_spec(spec.value(), patch_opts); !s.ok()) return s;
+    if (spec->client_secret && had_sealed_secret &&
+        sealed_secret_equals(*options_.vault, current.value(), *spec->client_secret)) {
+      wipe(*spec->client_secret);
+      spec->client_secret.reset();  // the same secret again: nothing to store
+    }
     const bool new_secret = spec->client_secret.has_value() &&
                             (had_sealed_secret || spec->client_secret != current->spec.client_secret);
     if (!new_secret && spec.value() == current->spec) return current;  // nothing to store
@@ -331,8 +396,8 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
                 "the provider is changing too often to apply the patch; retry", "");
 }
 
-Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
-                                std::optional<std::int64_t> expected_version) {
+Status ProviderRegistry::remove_impl(const RequestContext& ctx, std::string_view name,
+                                     std::optional<std::int64_t> expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
@@ -355,7 +420,7 @@ Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name
                 "");
 }
 
-Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
+Result<MetadataIndex> ProviderRegistry::metadata_impl(const RequestContext& ctx) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   MetadataIndex index;
   index[std::string(to_string(AuthType::kOAuth2))];
@@ -382,8 +447,8 @@ Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
   return index;
 }
 
-Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
-                                                    std::string_view name) {
+Result<SecretBytes> ProviderRegistry::client_secret_impl(const RequestContext& ctx,
+                                                         std::string_view name) {
   Result<Provider> p = get(ctx, name);
   if (!p.ok()) return p.status();
   if (p->sealed_client_secret.empty()) {
@@ -393,7 +458,7 @@ Result<SecretBytes> ProviderRegistry::client_secret(const RequestContext& ctx,
   return options_.vault->open(p->sealed_client_secret, secret_place(p.value()));
 }
 
-Result<std::size_t> ProviderRegistry::seal_plaintext_secrets() {
+Result<std::size_t> ProviderRegistry::seal_plaintext_secrets_impl() {
   std::size_t sealed = 0;
   for (;;) {
     auto batch = options_.storage->providers_with_plaintext_secret(kSealBatch);
@@ -483,8 +548,8 @@ Result<std::optional<DiscoveryState>> ProviderRegistry::discovery_after_patch(
   return std::optional<DiscoveryState>(detail::discovered_state(*fetched));
 }
 
-Result<Provider> ProviderRegistry::refresh_discovery(const RequestContext& ctx,
-                                                     std::string_view name) {
+Result<Provider> ProviderRegistry::refresh_discovery_impl(const RequestContext& ctx,
+                                                          std::string_view name) {
   // The outcome of the last fetch and the issuer it was for: a retry after a
   // concurrent change reuses it unless the issuer changed.
   std::optional<std::pair<std::string, Result<DiscoveryDocument>>> fetched;

@@ -2,10 +2,10 @@
 #include "route_support.hpp"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
-#include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+
+#include "nexus/json.hpp"
 
 namespace nexus::server {
 namespace {
@@ -64,20 +64,7 @@ Result<boost::json::value> parse_json_body(const Exchange& ex, const RouterOptio
   if (req.body.empty()) {
     return Status(ErrorCode::kInvalidJson, "the request body is empty; send a JSON object");
   }
-  boost::json::parse_options po;
-  po.max_depth = options.json_max_depth;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(req.body, ec, {}, po);
-  if (ec) {
-    if (ec == boost::json::error::too_deep) {
-      return Status(
-          ErrorCode::kInvalidJson,
-          "the JSON body nests deeper than " + std::to_string(options.json_max_depth) + " levels");
-    }
-    return Status(ErrorCode::kInvalidJson,
-                  "the request body is not valid JSON (" + ec.message() + ")");
-  }
-  return v;
+  return parse_json(req.body, {.max_depth = options.json_max_depth});
 }
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {

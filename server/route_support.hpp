@@ -43,7 +43,7 @@ HttpResponse error_response(ErrorCode code, std::string message, std::string fie
 
 // The body as JSON. 415 unless the Content-Type is application/json (or one of
 // `extra_media_types`); 400 invalid_json when it does not parse, nests deeper
-// than allowed or is empty.
+// than allowed, repeats a member name or is empty (nexus::parse_json).
 Result<boost::json::value> parse_json_body(
     const Exchange& ex, const RouterOptions& options,
     std::initializer_list<std::string_view> extra_media_types = {});

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nexus/json.hpp"
+
 namespace nexus {
 namespace {
 
@@ -37,7 +39,7 @@ constexpr std::string_view kGoogle = R"({
 // what differs from a valid provider ("x": null removes x).
 std::string with(std::string_view base, std::string_view patch) {
   boost::json::value doc = boost::json::parse(base);
-  apply_merge_patch(doc, boost::json::parse(patch));
+  REQUIRE(apply_merge_patch(doc, boost::json::parse(patch)).ok());
   return boost::json::serialize(doc);
 }
 
@@ -354,13 +356,22 @@ TEST_CASE("allow_insecure_urls permits http but nothing else", "[provider]") {
 
 TEST_CASE("scope rules", "[provider]") {
   expect_rejected(with(kGithub, R"({"scopes": ["repo", ""]})"), "scopes[1]", "is empty");
-  for (std::string_view bad : {"read user", "repo\t", "\nrepo", "re\x01po", "re\x7fpo"}) {
+  // RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+  for (std::string_view bad :
+       {"read user", "repo\t", "\nrepo", "re\x01po", "re\x7fpo", "\"repo\"", "re\\po",
+        "caf\xC3\xA9", "read\xC2\xA0user", "read\xE3\x80\x80user", "read\xE2\x80\xA8"}) {
     boost::json::value patch = {{"scopes", {"repo", "user", bad}}};
     expect_rejected(with(kGithub, boost::json::serialize(patch)), "scopes[2]",
-                    "must not contain whitespace or control characters");
+                    "must be an OAuth scope token (RFC 6749 section 3.3)");
   }
-  // Non-ASCII scopes are not whitespace.
-  parse_valid(with(kGithub, R"({"scopes": ["caf\u00e9"]})"));
+  // Every other printable ASCII character is allowed, '!' and '~' included.
+  std::string every;
+  for (char c = 0x21; c <= 0x7e; ++c) {
+    if (c != '"' && c != '\\') every += c;
+  }
+  const boost::json::value patch = {{"scopes", {every, "https://www.googleapis.com/auth/drive"}}};
+  CHECK(parse_valid(with(kGithub, boost::json::serialize(patch))).scopes ==
+        std::vector<std::string>{every, "https://www.googleapis.com/auth/drive"});
 }
 
 TEST_CASE("scopes are limited after removing duplicates", "[provider]") {
@@ -513,6 +524,59 @@ TEST_CASE("provider_view never contains the client secret", "[provider]") {
   CHECK(stripe.contains("credential_schema"));
 }
 
+TEST_CASE("check_provider_patch names unknown and server-managed members even when null",
+          "[provider]") {
+  struct Case {
+    std::string_view patch, field, phrase;
+  };
+  const Case cases[] = {
+      {R"({"scope": null})", "scope", R"(unknown field "scope")"},
+      {R"({"description": "x", "clientid": "abc"})", "clientid", R"(unknown field "clientid")"},
+      {R"({"id": null})", "id", "managed by the server"},
+      {R"({"client_secret_set": null})", "client_secret_set", "managed by the server"},
+      {R"({"version": 3})", "version", "managed by the server"},
+      {R"({"discovery": null})", "discovery", "managed by the server"},
+      {R"({"credential_schema": {"feilds": null}})", "credential_schema.feilds",
+       R"(unknown field "feilds")"},
+      {"[]", "", "must be a JSON object"},
+      {"null", "", "must be a JSON object"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.patch);
+    const Status status = check_provider_patch(boost::json::parse(c.patch));
+    INFO(status.message());
+    CHECK(status.code() == ErrorCode::kValidationFailed);
+    CHECK(status.field() == c.field);
+    CHECK_THAT(status.message(), Contains(std::string(c.phrase)));
+  }
+  for (std::string_view ok : {"{}", R"({"name": "github", "scopes": null, "params": {"x": null}})",
+                              R"({"credential_schema": {"fields": [{"name": "k", "label": "K"}]}})",
+                              R"({"credential_schema": null})",
+                              R"({"credential_schema": "wrong type, checked later"})"}) {
+    INFO(ok);
+    CHECK(check_provider_patch(boost::json::parse(ok)).ok());
+  }
+}
+
+TEST_CASE("merge patches nest at most kMaxJsonDepth levels", "[provider]") {
+  // Built in code, so no parser limited it.
+  const auto nested = [](std::size_t depth) {
+    boost::json::value v = "leaf";
+    for (std::size_t i = 0; i < depth; ++i) v = boost::json::object{{"params", std::move(v)}};
+    return v;
+  };
+  boost::json::value target = boost::json::parse(kGithub);
+  const boost::json::value before = target;
+  const boost::json::value too_deep = nested(kMaxJsonDepth + 1);
+  Status status = apply_merge_patch(target, too_deep);
+  CHECK(status.code() == ErrorCode::kInvalidJson);
+  CHECK_THAT(status.message(), Contains("deeper than 32 levels"));
+  CHECK(target == before);
+  status = check_provider_patch(too_deep);
+  CHECK(status.code() == ErrorCode::kInvalidJson);
+  CHECK(apply_merge_patch(target, nested(kMaxJsonDepth)).ok());
+}
+
 TEST_CASE("apply_merge_patch follows the RFC 7396 examples", "[provider]") {
   struct Example {
     std::string_view original, patch, result;
@@ -538,7 +602,7 @@ TEST_CASE("apply_merge_patch follows the RFC 7396 examples", "[provider]") {
   for (const Example& example : examples) {
     INFO(example.original << " + " << example.patch);
     boost::json::value target = boost::json::parse(example.original);
-    apply_merge_patch(target, boost::json::parse(example.patch));
+    REQUIRE(apply_merge_patch(target, boost::json::parse(example.patch)).ok());
     CHECK(target == boost::json::parse(example.result));
   }
 }
@@ -547,9 +611,10 @@ TEST_CASE("apply_merge_patch handles the RFC 7396 section 3 document", "[provide
   boost::json::value target = boost::json::parse(R"({
     "title": "Goodbye!", "author": {"givenName": "John", "familyName": "Doe"},
     "tags": ["example", "sample"], "content": "This will be unchanged"})");
-  apply_merge_patch(target, boost::json::parse(R"({
+  REQUIRE(apply_merge_patch(target, boost::json::parse(R"({
     "title": "Hello!", "phoneNumber": "+01-123-456-7890", "author": {"familyName": null},
-    "tags": ["example"]})"));
+    "tags": ["example"]})"))
+              .ok());
   CHECK(target == boost::json::parse(R"({
     "title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
     "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"})"));

@@ -1,10 +1,13 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "nexus/registry.hpp"
 
-#include <catch2/catch.hpp>
-
+#include <atomic>
 #include <boost/json/serialize.hpp>
-
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <map>
+#include <new>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -130,8 +133,7 @@ TEST_CASE("get and remove of an unknown provider are provider_not_found", "[regi
 TEST_CASE("list pages by name with an opaque cursor and filters", "[registry]") {
   Fixture f;
   for (const char* n : {"delta", "alpha", "echo", "charlie", "bravo"}) {
-    std::string body = std::string(R"({"name":")") + n +
-                       R"(","auth_type":"api_key","category":")" +
+    std::string body = std::string(R"({"name":")") + n + R"(","auth_type":"api_key","category":")" +
                        (n[0] < 'd' ? "early" : "late") +
                        R"(","credential_schema":{"fields":[{"name":"k","label":"Key"}]}})";
     f.create(body.c_str());
@@ -168,6 +170,51 @@ TEST_CASE("list pages by name with an opaque cursor and filters", "[registry]") 
   auto bad_cursor = f.registry.list(f.ctx, {}, {.cursor = "not-a-cursor!"});
   REQUIRE_FALSE(bad_cursor.ok());
   CHECK(bad_cursor.status().field() == "cursor");
+}
+
+TEST_CASE("list pages 100 by default and accepts a limit of up to 1000", "[registry]") {
+  Fixture f;
+  REQUIRE(f.registry.options().default_page_size == 100);
+  REQUIRE(f.registry.options().max_page_size == 1000);
+  constexpr int kProviders = 1001;
+  for (int i = 0; i < kProviders; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "p%04d", i);  // zero-padded: name order is creation order
+    REQUIRE(f.registry
+                .create(f.ctx,
+                        boost::json::object{
+                            {"name", name},
+                            {"auth_type", "api_key"},
+                            {"credential_schema", {{"fields", {{{"name", "k"}, {"label", "K"}}}}}}})
+                .ok());
+  }
+
+  auto first = f.registry.list(f.ctx, {}, {});
+  REQUIRE(first.ok());
+  REQUIRE(first->items.size() == 100);
+  CHECK(first->items.front().spec.name == "p0000");
+  CHECK(first->items.back().spec.name == "p0099");
+  REQUIRE(first->next_cursor);
+  auto second = f.registry.list(f.ctx, {}, {.cursor = first->next_cursor});
+  REQUIRE(second.ok());
+  REQUIRE(second->items.size() == 100);
+  CHECK(second->items.front().spec.name == "p0100");
+
+  auto largest = f.registry.list(f.ctx, {}, {.limit = 1000});
+  REQUIRE(largest.ok());
+  REQUIRE(largest->items.size() == 1000);
+  CHECK(largest->items.back().spec.name == "p0999");
+  REQUIRE(largest->next_cursor);
+  auto rest = f.registry.list(f.ctx, {}, {.limit = 1000, .cursor = largest->next_cursor});
+  REQUIRE(rest.ok());
+  REQUIRE(rest->items.size() == 1);
+  CHECK(rest->items[0].spec.name == "p1000");
+  CHECK_FALSE(rest->next_cursor);
+
+  auto too_large = f.registry.list(f.ctx, {}, {.limit = 1001});
+  REQUIRE_FALSE(too_large.ok());
+  CHECK(too_large.status().code() == ErrorCode::kValidationFailed);
+  CHECK(too_large.status().field() == "limit");
 }
 
 TEST_CASE("patch changes only the fields sent and audits them redacted", "[registry]") {
@@ -222,6 +269,13 @@ TEST_CASE("patch refuses bad merges and stores nothing", "[registry]") {
       {R"({"id":"prv_x"})", ErrorCode::kValidationFailed, "id"},
       {R"({"version":7})", ErrorCode::kValidationFailed, "version"},
       {R"({"scope":["repo"]})", ErrorCode::kValidationFailed, "scope"},
+      // Named even when null, though erasing an absent member would change nothing.
+      {R"({"scope":null})", ErrorCode::kValidationFailed, "scope"},
+      {R"({"id":null})", ErrorCode::kValidationFailed, "id"},
+      {R"({"client_secret_set":null})", ErrorCode::kValidationFailed, "client_secret_set"},
+      {R"({"discovery":null,"description":"x"})", ErrorCode::kValidationFailed, "discovery"},
+      {R"({"credential_schema":{"feilds":null}})", ErrorCode::kValidationFailed,
+       "credential_schema.feilds"},
       {R"({"scopes":"repo"})", ErrorCode::kValidationFailed, "scopes"},
       {R"(["not","an","object"])", ErrorCode::kValidationFailed, ""},
   };
@@ -260,6 +314,54 @@ TEST_CASE("a patch that changes nothing stores nothing", "[registry]") {
   REQUIRE(r.ok());
   CHECK(r.value() == before);
   CHECK(f.audit_seq() == 1);
+}
+
+TEST_CASE("re-sending the stored client secret stores nothing", "[registry]") {
+  Fixture f;
+  Provider before = f.create(testing::kGithubJson);
+  const std::string same = std::string(R"({"client_secret":")") + testing::kGithubSecret + "\"}";
+
+  auto r = f.registry.patch(f.ctx, "github", json(same.c_str()));
+  REQUIRE(r.ok());
+  CHECK(r.value() == before);
+  CHECK(f.registry.get(f.ctx, "github").value() == before);
+  CHECK(f.audit_seq() == 1);
+
+  // With another change, only that change is stored and audited.
+  const std::string same_and_more =
+      std::string(R"({"category":"code","client_secret":")") + testing::kGithubSecret + "\"}";
+  r = f.registry.patch(f.ctx, "github", json(same_and_more.c_str()));
+  REQUIRE(r.ok());
+  CHECK(r->version == 2);
+  CHECK(r->sealed_client_secret == before.sealed_client_secret);
+  auto page = f.audit.query("default", {.event_type = std::string(audit_events::kProviderUpdated)});
+  REQUIRE(page.ok());
+  REQUIRE(page->events.size() == 1);
+  const auto data = boost::json::parse(page->events[0].data).as_object();
+  CHECK(data.at("changed").as_object().size() == 1);
+  CHECK(data.at("changed").as_object().contains("category"));
+
+  // A secret that differs only in its last byte is a new one.
+  std::string other = testing::kGithubSecret;
+  other.back() ^= 1;
+  r = f.registry.patch(f.ctx, "github", json(("{\"client_secret\":\"" + other + "\"}").c_str()));
+  REQUIRE(r.ok());
+  CHECK(r->version == 3);
+  CHECK(f.registry.client_secret(f.ctx, "github")->view() == other);
+}
+
+TEST_CASE("a stored secret that no longer opens is replaced by the same value", "[registry]") {
+  Fixture f;
+  f.create(testing::kGithubJson);
+  // Another registry over the same storage, sealing under another key: the
+  // stored envelope does not open there.
+  ProviderRegistry other({.storage = f.storage.get(), .clock = &f.clock});
+  REQUIRE(other.client_secret(f.ctx, "github").status().code() == ErrorCode::kCredentialUnreadable);
+  const std::string same = std::string(R"({"client_secret":")") + testing::kGithubSecret + "\"}";
+  auto r = other.patch(f.ctx, "github", json(same.c_str()));
+  REQUIRE(r.ok());
+  CHECK(r->version == 2);
+  CHECK(other.client_secret(f.ctx, "github")->view() == testing::kGithubSecret);
 }
 
 TEST_CASE("secrets stored in clear by an older version are sealed at startup", "[registry]") {
@@ -326,7 +428,181 @@ TEST_CASE("metadata groups providers by auth_type and carries no secret", "[regi
   CHECK(boost::json::serialize(metadata_view(empty.value())) == R"({"api_key":{},"oauth2":{}})");
 }
 
-TEST_CASE("concurrent patches through the registry lose no update on SQLite", "[registry][sqlite]") {
+// A clock whose every reading throws, as a broken host clock might.
+class ThrowingClock final : public Clock {
+ public:
+  Timestamp now() const override { throw std::runtime_error("clock failure"); }
+};
+
+// Delegates to a memory storage; while `armed`, every provider method throws
+// (bad_alloc, as an allocation inside a backend would) instead of returning
+// a Status.
+class ThrowingStorage final : public Storage {
+ public:
+  std::unique_ptr<Storage> inner = make_memory_storage();
+  std::atomic<bool> armed{false};
+
+  Status insert_provider(const Provider& p, AuditEvent e) override {
+    fail();
+    return inner->insert_provider(p, std::move(e));
+  }
+  Status update_provider(const Provider& p, std::int64_t v, AuditEvent e) override {
+    fail();
+    return inner->update_provider(p, v, std::move(e));
+  }
+  Status delete_provider(std::string_view w, std::string_view n, std::int64_t v,
+                         AuditEvent e) override {
+    fail();
+    return inner->delete_provider(w, n, v, std::move(e));
+  }
+  Result<Provider> get_provider(std::string_view w, std::string_view n) override {
+    fail();
+    return inner->get_provider(w, n);
+  }
+  Result<std::vector<Provider>> list_providers(const ProviderListQuery& q) override {
+    fail();
+    return inner->list_providers(q);
+  }
+  Result<std::int64_t> count_providers(std::string_view w) override {
+    fail();
+    return inner->count_providers(w);
+  }
+  Result<Provider> get_provider_by_id(std::string_view w, std::string_view id) override {
+    fail();
+    return inner->get_provider_by_id(w, id);
+  }
+  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
+    fail();
+    return inner->providers_with_plaintext_secret(limit);
+  }
+  // The rest only delegates.
+  Result<std::vector<AuditEvent>> scan_audit(const AuditScan& s) override {
+    return inner->scan_audit(s);
+  }
+  Result<std::vector<AuditEvent>> audit_chain(std::string_view w, std::int64_t after,
+                                              std::size_t limit) override {
+    return inner->audit_chain(w, after, limit);
+  }
+  Result<AuditHead> audit_head(std::string_view w) override { return inner->audit_head(w); }
+  Status ping() override { return inner->ping(); }
+  Status insert_api_key(const StoredApiKey& k, AuditEvent e) override {
+    return inner->insert_api_key(k, std::move(e));
+  }
+  Result<StoredApiKey> get_api_key(std::string_view id) override { return inner->get_api_key(id); }
+  Result<std::vector<StoredApiKey>> list_api_keys(std::optional<std::string_view> w) override {
+    return inner->list_api_keys(w);
+  }
+  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent e) override {
+    return inner->revoke_api_key(id, at, std::move(e));
+  }
+  Result<std::string> ensure_setting(std::string_view name, std::string_view value) override {
+    return inner->ensure_setting(name, value);
+  }
+  Status insert_connection(const ConnectionRecord& c, AuditEvent e) override {
+    return inner->insert_connection(c, std::move(e));
+  }
+  Result<ConnectionRecord> get_connection(std::string_view w, std::string_view id) override {
+    return inner->get_connection(w, id);
+  }
+  Result<std::vector<ConnectionRecord>> list_connections(const ConnectionListQuery& q) override {
+    return inner->list_connections(q);
+  }
+  Status delete_connection(std::string_view w, std::string_view id, AuditEvent e) override {
+    return inner->delete_connection(w, id, std::move(e));
+  }
+  Status append_audit(AuditEvent e) override { return inner->append_audit(std::move(e)); }
+  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
+    return inner->envelope_key_counts();
+  }
+  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
+                                                       std::size_t limit) override {
+    return inner->envelopes_not_under(key_id, limit);
+  }
+  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
+                                        const std::vector<std::string>& replacement) override {
+    return inner->replace_envelopes(old, replacement);
+  }
+
+ private:
+  void fail() const {
+    if (armed) throw std::bad_alloc();
+  }
+};
+
+void expect_internal(const Status& status) {
+  INFO(status.message());
+  CHECK(status.code() == ErrorCode::kInternal);
+}
+
+TEST_CASE("no exception from the storage leaves a registry method", "[registry]") {
+  ThrowingStorage storage;
+  testing::FakeClock clock;
+  ProviderRegistry registry({.storage = &storage, .clock = &clock});
+  RequestContext ctx;
+  REQUIRE(registry.create(ctx, json(testing::kGithubJson)).ok());
+  const Provider before = registry.get(ctx, "github").value();
+  storage.armed = true;
+
+  expect_internal(registry.create(ctx, json(testing::kStripeJson)).status());
+  expect_internal(
+      registry.create(ctx, parse_provider_spec(json(testing::kStripeJson)).value()).status());
+  expect_internal(registry.get(ctx, "github").status());
+  expect_internal(registry.list(ctx, {}, {}).status());
+  expect_internal(registry.patch(ctx, "github", json(R"({"category":"x"})")).status());
+  expect_internal(registry.remove(ctx, "github"));
+  expect_internal(registry.metadata(ctx).status());
+  expect_internal(registry.refresh_discovery(ctx, "github").status());
+  expect_internal(registry.client_secret(ctx, "github").status());
+  expect_internal(registry.seal_plaintext_secrets().status());
+
+  storage.armed = false;
+  CHECK(registry.get(ctx, "github").value() == before);
+  CHECK(storage.count_providers(ctx.workspace).value() == 1);
+  CHECK(storage.audit_head(ctx.workspace)->seq == 1);
+}
+
+TEST_CASE("no exception from the clock leaves a registry method", "[registry]") {
+  auto storage = make_memory_storage();
+  ProviderRegistry good({.storage = storage.get()});
+  RequestContext ctx;
+  REQUIRE(good.create(ctx, json(testing::kGithubJson)).ok());
+  const Provider before = good.get(ctx, "github").value();
+
+  ThrowingClock clock;
+  ProviderRegistry registry({.storage = storage.get(), .clock = &clock});
+  expect_internal(registry.create(ctx, json(testing::kStripeJson)).status());
+  expect_internal(registry.patch(ctx, "github", json(R"({"category":"x"})")).status());
+  expect_internal(registry.remove(ctx, "github"));
+  CHECK(good.get(ctx, "github").value() == before);
+  CHECK(storage->count_providers(ctx.workspace).value() == 1);
+  CHECK(storage->audit_head(ctx.workspace)->seq == 1);
+}
+
+TEST_CASE("a patch built in code too deep to merge is invalid_json", "[registry]") {
+  Fixture f;
+  Provider before = f.create(testing::kGithubJson);
+  boost::json::value deep = "leaf";
+  for (int i = 0; i < 100000; ++i) {
+    boost::json::value outer = boost::json::object();
+    outer.as_object()["k"] = std::move(deep);
+    deep = std::move(outer);
+  }
+  boost::json::value patch = boost::json::object();
+  patch.as_object()["params"] = std::move(deep);
+  auto r = f.registry.patch(f.ctx, "github", patch);
+  CHECK(r.status().code() == ErrorCode::kInvalidJson);
+  CHECK(f.registry.get(f.ctx, "github").value() == before);
+  CHECK(f.audit_seq() == 1);
+  // Destroying it recursively could overflow the stack: unnest it first.
+  boost::json::value rest = std::move(patch.as_object()["params"]);
+  while (boost::json::object* o = rest.if_object()) {
+    boost::json::value inner = std::move(o->at("k"));
+    rest = std::move(inner);
+  }
+}
+
+TEST_CASE("concurrent patches through the registry lose no update on SQLite",
+          "[registry][sqlite]") {
   testing::TempDir dir;
   auto storage = open_sqlite_storage(dir.file("nexus.db"));
   REQUIRE(storage.ok());

@@ -7,6 +7,7 @@
 #include "nexus/connections.hpp"
 #include "nexus/discovery.hpp"
 #include "nexus/http_client.hpp"
+#include "nexus/json.hpp"
 #include "nexus/keys.hpp"
 #include "nexus/provider.hpp"
 #include "nexus/registry.hpp"

@@ -58,7 +58,9 @@ struct ProviderSpec {
   std::optional<std::string> user_info_endpoint;
   std::optional<std::string> jwks_uri;
   bool enable_discovery = false;
-  std::vector<std::string> scopes;  // de-duplicated, order kept
+  // RFC 6749 scope tokens: printable ASCII except space, double quote and
+  // backslash. De-duplicated, order kept.
+  std::vector<std::string> scopes;
   Params params;
   std::optional<CredentialSchema> credential_schema;
   std::optional<std::string> description;
@@ -138,7 +140,19 @@ boost::json::object spec_to_json(const ProviderSpec& spec);
 // discovery_state_view.
 boost::json::object provider_view(const Provider& provider);
 
-// RFC 7396 JSON merge patch: applies `patch` to `target` in place.
-void apply_merge_patch(boost::json::value& target, const boost::json::value& patch);
+// Checks that `patch` can be a merge patch of a provider spec, before it is
+// applied: a JSON object (else kValidationFailed, field ""); every member a
+// spec member, so an unknown or server-managed member is kValidationFailed
+// naming it even when its value is null (a null that clears nothing would
+// otherwise hide a typo such as "scope"); credential_schema, when an object,
+// only with "fields"; nesting at most kMaxJsonDepth (else kInvalidJson). The
+// values are checked after merging, by parse_provider_spec and
+// validate_provider_spec.
+Status check_provider_patch(const boost::json::value& patch);
+
+// RFC 7396 JSON merge patch: applies `patch` to `target` in place. Its
+// recursion follows `patch`, so a patch nesting deeper than kMaxJsonDepth is
+// refused with kInvalidJson and `target` is left untouched.
+Status apply_merge_patch(boost::json::value& target, const boost::json::value& patch);
 
 }  // namespace nexus

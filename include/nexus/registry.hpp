@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -108,7 +107,11 @@ using MetadataIndex = std::map<std::string, std::map<std::string, ProviderMetada
 // always present.
 boost::json::object metadata_view(const MetadataIndex& index);
 
-// Thread-safe; holds no state of its own besides the options.
+// Thread-safe; holds no state of its own besides the options. No method
+// throws: an exception from the storage, clock, vault or Boost.JSON (out of
+// memory included) is caught at the method's boundary and returned as
+// kInternal, and the change it interrupted is not stored (a storage writes a
+// provider and its audit event in one transaction or not at all).
 class ProviderRegistry {
  public:
   // REQUIRES: options.storage != nullptr.
@@ -134,10 +137,29 @@ class ProviderRegistry {
 
   // Applies an RFC 7396 merge patch to the stored spec, re-validates the
   // result and stores it (version + 1), auditing provider.updated with the
-  // changed fields (secrets as "[REDACTED]"). `name` is immutable; so are the
-  // server-managed fields. With expected_version, kVersionConflict when the
-  // stored version differs. A patch that changes nothing stores nothing and
-  // returns the provider as it is. A patch that changes `issuer` of a
+  // changed fields (secrets as "[REDACTED]"). Nothing is stored on failure:
+  // - kValidationFailed (field "") when the patch is not a JSON object, and
+  //   naming the member when one is unknown or server-managed ("id",
+  //   "version", "client_secret_set", ...), even with a null value: a typo
+  //   such as {"scope": null} is refused, not silently ignored
+  //   (check_provider_patch); kInvalidJson when it nests deeper than
+  //   kMaxJsonDepth.
+  // - `name` is immutable (kValidationFailed, field "name"; sending the same
+  //   name is accepted).
+  // - `auth_type` is immutable too (kValidationFailed, field "auth_type",
+  //   also for null; sending the stored value is accepted). A connection is
+  //   made for its provider's auth type and records it: an api_key connection
+  //   holds sealed values of the credential_schema, an oauth2 one tokens.
+  //   Changing the type would leave every connection holding credentials of
+  //   the wrong kind, and the two types share almost no required field, so
+  //   the result is a different provider: create one instead.
+  // - oauth2: client_secret cannot be cleared (null), only replaced.
+  // - Every rule of validate_provider_spec, on the merged provider.
+  // With expected_version, kVersionConflict when the stored version differs. A
+  // patch that changes nothing stores nothing (no version bump, no audit
+  // event) and returns the provider as it is; re-sending the stored
+  // client_secret changes nothing (it is compared with the opened sealed
+  // secret in constant time). A patch that changes `issuer` of a
   // discovery provider, or turns enable_discovery on, discovers first as
   // create does (kDiscoveryFailed stores nothing); turning it off drops the
   // stored document.
@@ -180,6 +202,21 @@ class ProviderRegistry {
   ProviderRegistry& operator=(const ProviderRegistry&) = delete;
 
  private:
+  // The public methods without their exception boundary.
+  Result<Provider> create_impl(const RequestContext& ctx, ProviderSpec spec);
+  Result<Provider> get_impl(const RequestContext& ctx, std::string_view name);
+  Result<ProviderPage> list_impl(const RequestContext& ctx, const ListFilter& filter,
+                                 const PageRequest& page);
+  Result<Provider> patch_impl(const RequestContext& ctx, std::string_view name,
+                              const boost::json::value& merge_patch,
+                              std::optional<std::int64_t> expected_version);
+  Status remove_impl(const RequestContext& ctx, std::string_view name,
+                     std::optional<std::int64_t> expected_version);
+  Result<MetadataIndex> metadata_impl(const RequestContext& ctx);
+  Result<Provider> refresh_discovery_impl(const RequestContext& ctx, std::string_view name);
+  Result<SecretBytes> client_secret_impl(const RequestContext& ctx, std::string_view name);
+  Result<std::size_t> seal_plaintext_secrets_impl();
+
   // The client discovery uses: options.http_client, or the owned default.
   Result<HttpClient*> discovery_client();
   Result<DiscoveryDocument> fetch_discovery(std::string_view issuer);
