@@ -11,6 +11,7 @@
 #include <limits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "detail/discovery_state.hpp"
 #include "detail/url.hpp"
@@ -238,38 +239,43 @@ std::variant<DiscoveryDocument, DiscoveryError> discover_or_error(HttpClient& ht
                                                                   std::string_view issuer,
                                                                   const Clock& clock,
                                                                   bool allow_insecure) {
-  std::string url = openid_configuration_url(issuer);
-  MetadataSource source = MetadataSource::kOpenIdConfiguration;
-  HttpResult result = fetch(http, url);
-  if (!result.ok()) {
-    return error(to_discovery_failure(result.error().reason), result.error().message);
+  // Each URL is tried only when the one before it answered 404: plain OAuth
+  // 2.0 authorization servers publish only RFC 8414 metadata, some of them at
+  // the §5 compatibility location.
+  std::vector<std::pair<std::string, MetadataSource>> candidates = {
+      {openid_configuration_url(issuer), MetadataSource::kOpenIdConfiguration},
+      {oauth_authorization_server_url(issuer), MetadataSource::kOAuthAuthorizationServer}};
+  if (std::string appended = oauth_authorization_server_appended_url(issuer);
+      appended != candidates.back().first) {
+    candidates.emplace_back(std::move(appended), MetadataSource::kOAuthAuthorizationServer);
   }
-  if (result->status == 404) {
-    // Plain OAuth 2.0 authorization servers publish only RFC 8414 metadata.
-    const std::string first = url;
-    url = oauth_authorization_server_url(issuer);
-    source = MetadataSource::kOAuthAuthorizationServer;
-    result = fetch(http, url);
+  std::string not_found;  // "GET ... answered 404; " for each URL that did
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const auto& [url, source] = candidates[i];
+    const HttpResult result = fetch(http, url);
     if (!result.ok()) {
       return error(to_discovery_failure(result.error().reason),
-                   "GET " + first + " answered 404; then " + result.error().message);
+                   not_found.empty() ? result.error().message
+                                     : not_found + "then " + result.error().message);
+    }
+    if (result->status == 404 && i + 1 < candidates.size()) {
+      not_found += status_detail(url, 404) + "; ";
+      continue;
     }
     if (result->status != 200) {
-      return error(DiscoveryFailure::kHttpStatus,
-                   "GET " + first + " answered 404; " + status_detail(url, result->status));
+      return error(DiscoveryFailure::kHttpStatus, not_found + status_detail(url, result->status));
     }
-  } else if (result->status != 200) {
-    return error(DiscoveryFailure::kHttpStatus, status_detail(url, result->status));
+    // The cache lifetime counts from when the answer arrived.
+    const Timestamp fetched_at = clock.now();
+    auto validated = validate(issuer, url, result.value(), allow_insecure);
+    if (auto* document = std::get_if<DiscoveryDocument>(&validated)) {
+      document->source = source;
+      document->fetched_at = fetched_at;
+      document->expires_at = fetched_at + clamped_max_age(result.value());
+    }
+    return validated;
   }
-  // The cache lifetime counts from when the answer arrived.
-  const Timestamp fetched_at = clock.now();
-  auto validated = validate(issuer, url, result.value(), allow_insecure);
-  if (auto* document = std::get_if<DiscoveryDocument>(&validated)) {
-    document->source = source;
-    document->fetched_at = fetched_at;
-    document->expires_at = fetched_at + clamped_max_age(result.value());
-  }
-  return validated;
+  return error(DiscoveryFailure::kHttpStatus, not_found);  // not reached: the list is not empty
 }
 
 // discovery_document_{to,from}_json helpers.
@@ -394,6 +400,12 @@ std::string oauth_authorization_server_url(std::string_view issuer) {
   url += parsed->encoded_authority();
   url += kOAuthWellKnown;
   url += without_trailing_slash(parsed->encoded_path());
+  return url;
+}
+
+std::string oauth_authorization_server_appended_url(std::string_view issuer) {
+  std::string url(without_trailing_slash(issuer));
+  url += kOAuthWellKnown;
   return url;
 }
 

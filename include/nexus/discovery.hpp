@@ -103,7 +103,10 @@ struct DiscoveryOptions {
 // 1. GET {issuer without trailing "/"}/.well-known/openid-configuration
 //    (OpenID Connect Discovery 1.0 §4); when that answers 404, GET the RFC 8414
 //    document, whose well-known segment goes between host and path:
-//    https://x/realms/a -> https://x/.well-known/oauth-authorization-server/realms/a.
+//    https://x/realms/a -> https://x/.well-known/oauth-authorization-server/realms/a;
+//    when that answers 404 too and the issuer has a path, GET the form some
+//    servers publish instead (RFC 8414 §5):
+//    https://x/realms/a/.well-known/oauth-authorization-server.
 // 2. Requires status 200 and a JSON object whose "issuer" equals `issuer`
 //    exactly (§4.3; the one exception is Microsoft's {tenantid} template for
 //    the common and organizations issuers), with authorization_endpoint and
@@ -118,10 +121,14 @@ struct DiscoveryOptions {
 Result<DiscoveryDocument> discover(HttpClient& http, std::string_view issuer,
                                    const DiscoveryOptions& options = {});
 
-// The two metadata URLs of `issuer`, as discover() requests them.
+// The metadata URLs of `issuer`, as discover() requests them: OpenID's, RFC
+// 8414's (§3.1, well-known segment inserted before the path) and the RFC 8414
+// §5 compatibility form (appended, as for OpenID; equal to the second when
+// the issuer has no path).
 // REQUIRES: `issuer` is an absolute http(s) URL without query and fragment.
 std::string openid_configuration_url(std::string_view issuer);
 std::string oauth_authorization_server_url(std::string_view issuer);
+std::string oauth_authorization_server_appended_url(std::string_view issuer);
 
 // {"issuer": ..., "metadata_url": ..., "source": "openid_configuration", ...,
 //  "fetched_at": "2026-...Z", "expires_at": "2026-...Z"}; optional members are
