@@ -520,17 +520,32 @@ Result<DiscoveryDocument> discovery_document_from_json(const boost::json::value&
   return d;
 }
 
+std::chrono::seconds discovery_retry_delay(int failures) noexcept {
+  std::chrono::seconds delay = kDiscoveryRetryInitial;
+  for (int i = 1; i < failures && delay < kDiscoveryRetryMax; ++i) delay *= 2;
+  return std::min(delay, kDiscoveryRetryMax);
+}
+
+Timestamp next_refresh_at(const DiscoveryState& state) noexcept {
+  if (state.last_error) return state.last_error->retry_at;
+  if (state.document) return state.document->expires_at;
+  return state.last_attempt_at;
+}
+
 boost::json::object discovery_attempt_error_to_json(const DiscoveryAttemptError& error) {
   return boost::json::object{{"reason", to_string(error.reason)},
                              {"message", error.message},
-                             {"at", format_rfc3339(error.at)}};
+                             {"at", format_rfc3339(error.at)},
+                             {"failures", error.failures},
+                             {"retry_at", format_rfc3339(error.retry_at)}};
 }
 
 Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::json::value& json) {
   const boost::json::object* o = json.if_object();
   if (o == nullptr) return Status(ErrorCode::kInvalidJson, "expected a JSON object");
   for (const auto& member : *o) {
-    if (member.key() != "reason" && member.key() != "message" && member.key() != "at") {
+    if (member.key() != "reason" && member.key() != "message" && member.key() != "at" &&
+        member.key() != "failures" && member.key() != "retry_at") {
       return json_error(member.key(), "is not a member of a discovery error");
     }
   }
@@ -552,6 +567,20 @@ Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::jso
   out.reason = *parsed_reason;
   out.message = std::string(*message);
   out.at = *parsed_at;
+  out.retry_at = out.at;
+  if (const boost::json::value* v = o->if_contains("failures")) {
+    const std::int64_t* n = v->if_int64();
+    if (n == nullptr || *n < 1 || *n > std::numeric_limits<int>::max()) {
+      return json_error("failures", "must be a positive integer");
+    }
+    out.failures = static_cast<int>(*n);
+  }
+  if (o->contains("retry_at")) {
+    const boost::json::string* retry_at = text("retry_at");
+    const auto parsed_retry = retry_at != nullptr ? parse_rfc3339(*retry_at) : std::nullopt;
+    if (!parsed_retry) return json_error("retry_at", "must be an RFC 3339 timestamp");
+    out.retry_at = *parsed_retry;
+  }
   return out;
 }
 
@@ -578,6 +607,10 @@ boost::json::object discovery_state_view(const DiscoveryState* state) {
 }
 
 namespace detail {
+namespace {
+// Past this the delay is long capped; the count only has to stay finite.
+constexpr int kMaxCountedFailures = 1'000'000;
+}  // namespace
 
 DiscoveryState discovered_state(DiscoveryDocument document) {
   DiscoveryState state;
@@ -590,11 +623,17 @@ DiscoveryState failed_state(const std::optional<DiscoveryState>& previous, const
                             Timestamp at) {
   DiscoveryState state = previous.value_or(DiscoveryState{});
   const std::optional<DiscoveryError> error = DiscoveryError::from_status(failure);
+  int failures = 1;
+  if (previous && previous->last_error) {
+    failures = std::min(previous->last_error->failures, kMaxCountedFailures - 1) + 1;
+  }
   state.last_attempt_at = at;
-  state.last_error = DiscoveryAttemptError{
-      .reason = error ? error->reason : DiscoveryFailure::kUnreachable,
-      .message = error ? error->detail : failure.message(),
-      .at = at};
+  state.last_error =
+      DiscoveryAttemptError{.reason = error ? error->reason : DiscoveryFailure::kUnreachable,
+                            .message = error ? error->detail : failure.message(),
+                            .at = at,
+                            .failures = failures,
+                            .retry_at = at + discovery_retry_delay(failures)};
   return state;
 }
 
