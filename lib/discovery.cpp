@@ -11,6 +11,7 @@
 #include <limits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "detail/discovery_state.hpp"
 #include "detail/url.hpp"
@@ -238,38 +239,43 @@ std::variant<DiscoveryDocument, DiscoveryError> discover_or_error(HttpClient& ht
                                                                   std::string_view issuer,
                                                                   const Clock& clock,
                                                                   bool allow_insecure) {
-  std::string url = openid_configuration_url(issuer);
-  MetadataSource source = MetadataSource::kOpenIdConfiguration;
-  HttpResult result = fetch(http, url);
-  if (!result.ok()) {
-    return error(to_discovery_failure(result.error().reason), result.error().message);
+  // Each URL is tried only when the one before it answered 404: plain OAuth
+  // 2.0 authorization servers publish only RFC 8414 metadata, some of them at
+  // the §5 compatibility location.
+  std::vector<std::pair<std::string, MetadataSource>> candidates = {
+      {openid_configuration_url(issuer), MetadataSource::kOpenIdConfiguration},
+      {oauth_authorization_server_url(issuer), MetadataSource::kOAuthAuthorizationServer}};
+  if (std::string appended = oauth_authorization_server_appended_url(issuer);
+      appended != candidates.back().first) {
+    candidates.emplace_back(std::move(appended), MetadataSource::kOAuthAuthorizationServer);
   }
-  if (result->status == 404) {
-    // Plain OAuth 2.0 authorization servers publish only RFC 8414 metadata.
-    const std::string first = url;
-    url = oauth_authorization_server_url(issuer);
-    source = MetadataSource::kOAuthAuthorizationServer;
-    result = fetch(http, url);
+  std::string not_found;  // "GET ... answered 404; " for each URL that did
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const auto& [url, source] = candidates[i];
+    const HttpResult result = fetch(http, url);
     if (!result.ok()) {
       return error(to_discovery_failure(result.error().reason),
-                   "GET " + first + " answered 404; then " + result.error().message);
+                   not_found.empty() ? result.error().message
+                                     : not_found + "then " + result.error().message);
+    }
+    if (result->status == 404 && i + 1 < candidates.size()) {
+      not_found += status_detail(url, 404) + "; ";
+      continue;
     }
     if (result->status != 200) {
-      return error(DiscoveryFailure::kHttpStatus,
-                   "GET " + first + " answered 404; " + status_detail(url, result->status));
+      return error(DiscoveryFailure::kHttpStatus, not_found + status_detail(url, result->status));
     }
-  } else if (result->status != 200) {
-    return error(DiscoveryFailure::kHttpStatus, status_detail(url, result->status));
+    // The cache lifetime counts from when the answer arrived.
+    const Timestamp fetched_at = clock.now();
+    auto validated = validate(issuer, url, result.value(), allow_insecure);
+    if (auto* document = std::get_if<DiscoveryDocument>(&validated)) {
+      document->source = source;
+      document->fetched_at = fetched_at;
+      document->expires_at = fetched_at + clamped_max_age(result.value());
+    }
+    return validated;
   }
-  // The cache lifetime counts from when the answer arrived.
-  const Timestamp fetched_at = clock.now();
-  auto validated = validate(issuer, url, result.value(), allow_insecure);
-  if (auto* document = std::get_if<DiscoveryDocument>(&validated)) {
-    document->source = source;
-    document->fetched_at = fetched_at;
-    document->expires_at = fetched_at + clamped_max_age(result.value());
-  }
-  return validated;
+  return error(DiscoveryFailure::kHttpStatus, not_found);  // not reached: the list is not empty
 }
 
 // discovery_document_{to,from}_json helpers.
@@ -397,6 +403,12 @@ std::string oauth_authorization_server_url(std::string_view issuer) {
   return url;
 }
 
+std::string oauth_authorization_server_appended_url(std::string_view issuer) {
+  std::string url(without_trailing_slash(issuer));
+  url += kOAuthWellKnown;
+  return url;
+}
+
 Result<DiscoveryDocument> discover(HttpClient& http, std::string_view issuer,
                                    const DiscoveryOptions& options) {
   if (const auto problem = detail::url_problem(issuer, options.allow_insecure)) {
@@ -508,17 +520,32 @@ Result<DiscoveryDocument> discovery_document_from_json(const boost::json::value&
   return d;
 }
 
+std::chrono::seconds discovery_retry_delay(int failures) noexcept {
+  std::chrono::seconds delay = kDiscoveryRetryInitial;
+  for (int i = 1; i < failures && delay < kDiscoveryRetryMax; ++i) delay *= 2;
+  return std::min(delay, kDiscoveryRetryMax);
+}
+
+Timestamp next_refresh_at(const DiscoveryState& state) noexcept {
+  if (state.last_error) return state.last_error->retry_at;
+  if (state.document) return state.document->expires_at;
+  return state.last_attempt_at;
+}
+
 boost::json::object discovery_attempt_error_to_json(const DiscoveryAttemptError& error) {
   return boost::json::object{{"reason", to_string(error.reason)},
                              {"message", error.message},
-                             {"at", format_rfc3339(error.at)}};
+                             {"at", format_rfc3339(error.at)},
+                             {"failures", error.failures},
+                             {"retry_at", format_rfc3339(error.retry_at)}};
 }
 
 Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::json::value& json) {
   const boost::json::object* o = json.if_object();
   if (o == nullptr) return Status(ErrorCode::kInvalidJson, "expected a JSON object");
   for (const auto& member : *o) {
-    if (member.key() != "reason" && member.key() != "message" && member.key() != "at") {
+    if (member.key() != "reason" && member.key() != "message" && member.key() != "at" &&
+        member.key() != "failures" && member.key() != "retry_at") {
       return json_error(member.key(), "is not a member of a discovery error");
     }
   }
@@ -540,6 +567,20 @@ Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::jso
   out.reason = *parsed_reason;
   out.message = std::string(*message);
   out.at = *parsed_at;
+  out.retry_at = out.at;
+  if (const boost::json::value* v = o->if_contains("failures")) {
+    const std::int64_t* n = v->if_int64();
+    if (n == nullptr || *n < 1 || *n > std::numeric_limits<int>::max()) {
+      return json_error("failures", "must be a positive integer");
+    }
+    out.failures = static_cast<int>(*n);
+  }
+  if (o->contains("retry_at")) {
+    const boost::json::string* retry_at = text("retry_at");
+    const auto parsed_retry = retry_at != nullptr ? parse_rfc3339(*retry_at) : std::nullopt;
+    if (!parsed_retry) return json_error("retry_at", "must be an RFC 3339 timestamp");
+    out.retry_at = *parsed_retry;
+  }
   return out;
 }
 
@@ -566,6 +607,10 @@ boost::json::object discovery_state_view(const DiscoveryState* state) {
 }
 
 namespace detail {
+namespace {
+// Past this the delay is long capped; the count only has to stay finite.
+constexpr int kMaxCountedFailures = 1'000'000;
+}  // namespace
 
 DiscoveryState discovered_state(DiscoveryDocument document) {
   DiscoveryState state;
@@ -578,11 +623,17 @@ DiscoveryState failed_state(const std::optional<DiscoveryState>& previous, const
                             Timestamp at) {
   DiscoveryState state = previous.value_or(DiscoveryState{});
   const std::optional<DiscoveryError> error = DiscoveryError::from_status(failure);
+  int failures = 1;
+  if (previous && previous->last_error) {
+    failures = std::min(previous->last_error->failures, kMaxCountedFailures - 1) + 1;
+  }
   state.last_attempt_at = at;
-  state.last_error = DiscoveryAttemptError{
-      .reason = error ? error->reason : DiscoveryFailure::kUnreachable,
-      .message = error ? error->detail : failure.message(),
-      .at = at};
+  state.last_error =
+      DiscoveryAttemptError{.reason = error ? error->reason : DiscoveryFailure::kUnreachable,
+                            .message = error ? error->detail : failure.message(),
+                            .at = at,
+                            .failures = failures,
+                            .retry_at = at + discovery_retry_delay(failures)};
   return state;
 }
 

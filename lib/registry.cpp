@@ -171,6 +171,7 @@ ProviderRegistry::ProviderRegistry(RegistryOptions options) : options_(std::move
     options_.default_page_size = options_.max_page_size;
   }
   if (options_.max_patch_attempts < 1) options_.max_patch_attempts = 1;
+  if (options_.max_concurrent_discoveries < 1) options_.max_concurrent_discoveries = 1;
 }
 
 namespace {
@@ -361,7 +362,7 @@ Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::st
                             (had_sealed_secret || spec->client_secret != current->spec.client_secret);
     if (!new_secret && spec.value() == current->spec) return current;  // nothing to store
     Result<std::optional<DiscoveryState>> discovery =
-        discovery_after_patch(current.value(), spec.value(), fetched);
+        discovery_after_patch(current.value(), spec.value(), fetched, serial);
     if (!discovery.ok()) return discovery.status();
 
     Provider updated = current.value();
@@ -527,21 +528,43 @@ Result<HttpClient*> ProviderRegistry::discovery_client() {
   return owned_http_.get();
 }
 
-Result<DiscoveryDocument> ProviderRegistry::fetch_discovery(std::string_view issuer) {
+Result<DiscoveryDocument> ProviderRegistry::fetch_discovery(std::string_view issuer,
+                                                            std::unique_lock<std::mutex>* serial) {
+  if (serial != nullptr && serial->owns_lock()) serial->unlock();
   Result<HttpClient*> client = discovery_client();
   if (!client.ok()) return client.status();
+  {
+    std::lock_guard lock(discovery_mu_);
+    if (discoveries_in_flight_ >= options_.max_concurrent_discoveries) {
+      return Status(ErrorCode::kUnavailable,
+                    std::to_string(discoveries_in_flight_) +
+                        " discovery requests are already in progress; retry shortly",
+                    "issuer");
+    }
+    ++discoveries_in_flight_;
+  }
+  struct Release {
+    ProviderRegistry* self;
+    ~Release() {
+      std::lock_guard lock(self->discovery_mu_);
+      --self->discoveries_in_flight_;
+    }
+  } release{this};
   return discover(*client.value(), issuer,
                   DiscoveryOptions{.clock = options_.clock,
                                    .allow_insecure = options_.discovery_allow_insecure});
 }
 
 Result<std::optional<DiscoveryState>> ProviderRegistry::discovery_after_patch(
-    const Provider& current, const ProviderSpec& next, std::optional<DiscoveryDocument>& fetched) {
+    const Provider& current, const ProviderSpec& next, std::optional<DiscoveryDocument>& fetched,
+    std::unique_lock<std::mutex>& serial) {
   if (!next.enable_discovery) return std::optional<DiscoveryState>();
+  // Only a new issuer, or discovery turned on, fetches; the refresh route and
+  // the refresher take care of the rest.
   const bool same_issuer = current.spec.enable_discovery && current.spec.issuer == next.issuer;
-  if (same_issuer && current.discovery && current.discovery->document) return current.discovery;
+  if (same_issuer) return current.discovery;
   if (!fetched || fetched->issuer != *next.issuer) {
-    Result<DiscoveryDocument> document = fetch_discovery(*next.issuer);
+    Result<DiscoveryDocument> document = fetch_discovery(*next.issuer, &serial);
     if (!document.ok()) return document.status();
     fetched = std::move(document).value();
   }
@@ -566,7 +589,9 @@ Result<Provider> ProviderRegistry::refresh_discovery_impl(const RequestContext& 
                     "enable_discovery");
     }
     const std::string& issuer = *current->spec.issuer;
-    if (!fetched || fetched->first != issuer) fetched.emplace(issuer, fetch_discovery(issuer));
+    if (!fetched || fetched->first != issuer) {
+      fetched.emplace(issuer, fetch_discovery(issuer, &serial));
+    }
     const Result<DiscoveryDocument>& outcome = fetched->second;
     // Not an answer about the issuer (no HTTP client, say): nothing to record.
     if (!outcome.ok() && outcome.status().code() != ErrorCode::kDiscoveryFailed) {

@@ -316,13 +316,29 @@ int serve(const std::vector<std::string>& args) {
                                .storage = opened.storage.get()},
                 std::move(router_options));
 
+  // Refetches expired discovery documents on a thread of its own.
+  DiscoveryRefresher refresher(
+      registry, DiscoveryRefresherOptions{.on_pass = [](const DiscoveryRefreshReport& r) {
+        if (r.refreshed + r.failed + r.skipped == 0 && r.status.ok()) return;
+        boost::json::object line{{"msg", "discovery refresh"},
+                                 {"refreshed", r.refreshed},
+                                 {"failed", r.failed},
+                                 {"skipped", r.skipped}};
+        if (!r.status.ok()) {
+          line["level"] = "error";
+          line["error"] = r.status.message();
+        }
+        log_event(line);
+      }});
   config->server.on_reload = [&] { reload_master_keys(key_file, vault, *opened.storage); };
   Status s = run_http_server(config->server, router, [&](const ListenAddress& bound) {
     log_event({{"msg", "listening"},
                {"address", bound.to_string()},
                {"threads", config->server.threads},
                {"blocking_threads", config->server.blocking_threads}});
+    refresher.start();
   });
+  refresher.stop();
   if (!s.ok()) return fail(kExitRuntime, "", s);
 
   // Every in-flight request has finished: close the database, then exit.

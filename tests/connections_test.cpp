@@ -259,7 +259,7 @@ TEST_CASE("after its provider is deleted a connection answers provider_deleted",
   CHECK(w.registry->client_secret(w.ctx, "github")->view() == testing::kGithubSecret);
 }
 
-TEST_CASE("deleting a connection erases it; unknown ids are not_found", "[connections]") {
+TEST_CASE("deleting a connection erases it, unknown ids are not_found", "[connections]") {
   World w;
   ConnectionRecord c = w.connect();
   REQUIRE(w.connections->remove(w.ctx, c.id).ok());
@@ -351,7 +351,7 @@ TEST_CASE("an envelope moved to another row or field, or altered, does not open"
   }
 }
 
-TEST_CASE("rotation re-seals everything under the new key; the old key can then go",
+TEST_CASE("rotation re-seals everything under the new key, the old key can then go",
           "[connections][sqlite][rotation]") {
   World w;
   ConnectionRecord c = w.connect();

@@ -137,7 +137,7 @@ TEST_CASE("a configured key of any text is stored by hash and is idempotent", "[
             .code() == ErrorCode::kValidationFailed);
 }
 
-TEST_CASE("bootstrap: API_KEY is registered, rotated; without it a key is generated once",
+TEST_CASE("bootstrap: API_KEY is registered, rotated, without it a key is generated once",
           "[keys]") {
   Fixture f;
   auto first = f.keys->bootstrap_admin(f.ctx, std::string_view("key-one"));
@@ -185,7 +185,7 @@ TEST_CASE("workspace names and labels are checked", "[keys]") {
   CHECK(f.keys->list("nobody")->empty());
 }
 
-TEST_CASE("key records are cached for cache_ttl; revoking through the service is immediate",
+TEST_CASE("key records are cached for cache_ttl, revoking through the service is immediate",
           "[keys]") {
   Fixture f;
   auto cached = KeyService::open(

@@ -414,7 +414,7 @@ TEST_CASE("strings are limited in length", "[provider]") {
                   "at most 4096 characters");
 }
 
-TEST_CASE("category must not be empty; description may be", "[provider]") {
+TEST_CASE("category must not be empty, description may be", "[provider]") {
   expect_rejected(with(kGithub, R"({"category": ""})"), "category", "must not be empty");
   expect_rejected(with(kGithub, R"({"category": 3})"), "category", "must be a string");
   CHECK(parse_valid(with(kGithub, R"({"description": ""})")).description == "");

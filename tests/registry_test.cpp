@@ -471,6 +471,11 @@ class ThrowingStorage final : public Storage {
     fail();
     return inner->get_provider_by_id(w, id);
   }
+  Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
+                                                            std::size_t limit) override {
+    fail();
+    return inner->providers_due_for_discovery(now, limit);
+  }
   Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
     fail();
     return inner->providers_with_plaintext_secret(limit);

@@ -230,7 +230,7 @@ TEST_CASE("malformed master keys are refused without echoing them", "[vault]") {
   }
 }
 
-TEST_CASE("key files: first key is primary; bad lines are named", "[vault]") {
+TEST_CASE("key files: first key is primary, bad lines are named", "[vault]") {
   std::string text = std::string("# keys\n\nnew ") + kKeyB64Url + "\n";
   Keyring other = Keyring::generate();
   std::string other_line(other.to_file_text().view());
@@ -269,7 +269,7 @@ TEST_CASE("key files: first key is primary; bad lines are named", "[vault]") {
   CHECK(Keyring::from_file(dir.file("absent")).status().code() == ErrorCode::kUnavailable);
 }
 
-TEST_CASE("the primary key cannot be removed; old keys can", "[vault]") {
+TEST_CASE("the primary key cannot be removed, old keys can", "[vault]") {
   Keyring ring = Keyring::generate();
   std::string first = ring.primary_id();
   Keyring next = Keyring::generate();

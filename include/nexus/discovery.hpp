@@ -103,7 +103,10 @@ struct DiscoveryOptions {
 // 1. GET {issuer without trailing "/"}/.well-known/openid-configuration
 //    (OpenID Connect Discovery 1.0 §4); when that answers 404, GET the RFC 8414
 //    document, whose well-known segment goes between host and path:
-//    https://x/realms/a -> https://x/.well-known/oauth-authorization-server/realms/a.
+//    https://x/realms/a -> https://x/.well-known/oauth-authorization-server/realms/a;
+//    when that answers 404 too and the issuer has a path, GET the form some
+//    servers publish instead (RFC 8414 §5):
+//    https://x/realms/a/.well-known/oauth-authorization-server.
 // 2. Requires status 200 and a JSON object whose "issuer" equals `issuer`
 //    exactly (§4.3; the one exception is Microsoft's {tenantid} template for
 //    the common and organizations issuers), with authorization_endpoint and
@@ -118,10 +121,14 @@ struct DiscoveryOptions {
 Result<DiscoveryDocument> discover(HttpClient& http, std::string_view issuer,
                                    const DiscoveryOptions& options = {});
 
-// The two metadata URLs of `issuer`, as discover() requests them.
+// The metadata URLs of `issuer`, as discover() requests them: OpenID's, RFC
+// 8414's (§3.1, well-known segment inserted before the path) and the RFC 8414
+// §5 compatibility form (appended, as for OpenID; equal to the second when
+// the issuer has no path).
 // REQUIRES: `issuer` is an absolute http(s) URL without query and fragment.
 std::string openid_configuration_url(std::string_view issuer);
 std::string oauth_authorization_server_url(std::string_view issuer);
+std::string oauth_authorization_server_appended_url(std::string_view issuer);
 
 // {"issuer": ..., "metadata_url": ..., "source": "openid_configuration", ...,
 //  "fetched_at": "2026-...Z", "expires_at": "2026-...Z"}; optional members are
@@ -133,11 +140,24 @@ Result<DiscoveryDocument> discovery_document_from_json(const boost::json::value&
 
 // ---- Discovery state of a provider -----------------------------------------
 
+// After a failed attempt, how long the library waits before it refetches on
+// its own (DiscoveryRefresher): kDiscoveryRetryInitial after the first
+// failure, doubling with each consecutive one up to kDiscoveryRetryMax. A
+// success ends the backoff; the refresh route may refetch at any time.
+inline constexpr std::chrono::seconds kDiscoveryRetryInitial{60};
+inline constexpr std::chrono::seconds kDiscoveryRetryMax{3'600};
+
+// The wait after `failures` consecutive failed attempts (>= 1; smaller counts
+// as 1): min(kDiscoveryRetryInitial * 2^(failures - 1), kDiscoveryRetryMax).
+std::chrono::seconds discovery_retry_delay(int failures) noexcept;
+
 // A failed attempt to (re)fetch a provider's document.
 struct DiscoveryAttemptError {
   DiscoveryFailure reason = DiscoveryFailure::kUnreachable;
   std::string message;  // DiscoveryError::detail: names hosts and causes, never a secret
   Timestamp at{};
+  int failures = 1;      // consecutive failed attempts, this one included
+  Timestamp retry_at{};  // at + discovery_retry_delay(failures): the next automatic attempt
   friend bool operator==(const DiscoveryAttemptError&, const DiscoveryAttemptError&) = default;
 };
 
@@ -153,15 +173,22 @@ struct DiscoveryState {
   friend bool operator==(const DiscoveryState&, const DiscoveryState&) = default;
 };
 
+// When the library next refetches the document on its own: last_error's
+// retry_at after a failure, otherwise the document's expires_at (and
+// last_attempt_at, that is at once, for a state with neither).
+Timestamp next_refresh_at(const DiscoveryState& state) noexcept;
+
 // The `discovery` object of a provider view; never a secret:
 // {"issuer_template": bool, "metadata_url": "..."|null, "fetched_at": "..."|null,
 //  "expires_at": "..."|null, "last_attempt_at": "..."|null,
-//  "last_error": null | {"reason": "timeout", "message": "...", "at": "..."}}.
+//  "last_error": null | {"reason": "timeout", "message": "...", "at": "...",
+//                        "failures": 2, "retry_at": "..."}}.
 // `state` null: discovery enabled but never attempted (every member null/false).
 boost::json::object discovery_state_view(const DiscoveryState* state);
 
-// {"reason", "message", "at"}, as in the view; and back. from_json fails with
-// kInvalidJson naming the member.
+// {"reason", "message", "at", "failures", "retry_at"}, as in the view; and
+// back. from_json fails with kInvalidJson naming the member; "failures" and
+// "retry_at" may be absent (errors stored before backoff existed): 1 and "at".
 boost::json::object discovery_attempt_error_to_json(const DiscoveryAttemptError& error);
 Result<DiscoveryAttemptError> discovery_attempt_error_from_json(const boost::json::value& json);
 

@@ -105,14 +105,21 @@ inline constexpr std::chrono::milliseconds kDefaultConnectTimeout{5'000};
 inline constexpr std::chrono::milliseconds kDefaultTotalTimeout{10'000};
 inline constexpr std::size_t kDefaultMaxResponseBytes = 512 * 1024;  // the body
 inline constexpr std::size_t kMaxResponseHeaderBytes = 64 * 1024;
+inline constexpr std::size_t kDefaultMaxPendingResolutions = 16;
 
 struct HttpClientOptions {
   // Resolving the name plus establishing TCP, capped by total_timeout.
   std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout;
   // Everything: resolution, connect, TLS handshake, request and response.
   std::chrono::milliseconds total_timeout = kDefaultTotalTimeout;
-  // Bodies larger than this fail with kTooLarge.
+  // Bodies larger than this fail with kTooLarge; so do response headers
+  // larger than kMaxResponseHeaderBytes.
   std::size_t max_response_bytes = kDefaultMaxResponseBytes;
+  // Name resolutions (getaddrinfo, each on a thread of its own) in flight at
+  // once. A lookup outlives a caller that gave up at its deadline, so a
+  // stuck resolver would otherwise pile up threads; past this many, a request
+  // waits for one to finish and fails with kTimeout at its connect deadline.
+  std::size_t max_pending_resolutions = kDefaultMaxPendingResolutions;
   // A PEM bundle of extra trusted CAs, added to (not replacing) the system
   // store. Empty: the system store only. (The server reads NEXUS_CA_FILE.)
   std::string ca_file;
@@ -127,16 +134,22 @@ struct HttpClientOptions {
 // The Boost.Beast + OpenSSL client:
 // - https only (http with allow_insecure); the certificate chain is verified
 //   against the system store plus `ca_file`, the name (or IP literal) against
-//   the certificate, and SNI is sent for names.
+//   the certificate, and SNI is sent for names. An absolute name's trailing
+//   dot ("idp.example.com.") is dropped for SNI and verification, kept for
+//   resolution and the Host header.
+// - URLs whose host is not followed by "/", "?", "#" or the end fail with
+//   kUnreachable (Boost.URL 1.81 reads "https://1.2.3.4.example.com/" as host
+//   1.2.3.4; such a URL is refused, not misrouted).
 // - The host is resolved once; when any of its addresses is blocked (loopback,
 //   private, link-local and cloud metadata, CGNAT, multicast, unspecified,
-//   broadcast, reserved, and IPv6 forms embedding those) the request fails with
+//   broadcast, reserved, documentation, IPv6 forms embedding those, and any
+//   IPv6 address outside global unicast 2000::/3) the request fails with
 //   kBlockedAddress before any connection. Otherwise it connects to exactly the
 //   addresses that were checked; the name is used only for SNI, Host and
 //   certificate verification.
 // - No redirects, no cookies, no connection reuse: one connection per request.
 // Fails with kValidationFailed naming the option when `ca_file` cannot be
-// loaded or a timeout or size is zero.
+// loaded or a timeout, size or count is zero.
 Result<std::unique_ptr<HttpClient>> make_default_http_client(HttpClientOptions options = {});
 
 }  // namespace nexus

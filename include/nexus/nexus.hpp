@@ -6,6 +6,7 @@
 #include "nexus/clock.hpp"
 #include "nexus/connections.hpp"
 #include "nexus/discovery.hpp"
+#include "nexus/discovery_refresher.hpp"
 #include "nexus/http_client.hpp"
 #include "nexus/json.hpp"
 #include "nexus/keys.hpp"

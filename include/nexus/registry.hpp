@@ -69,6 +69,11 @@ struct RegistryOptions {
   // (DiscoveryOptions::allow_insecure). Also sets allow_insecure on the client
   // the registry creates; a client passed in must allow loopback itself.
   bool discovery_allow_insecure = false;
+  // Discovery fetches (create, patch, refresh_discovery) in flight at once.
+  // One more fails at once with kUnavailable instead of waiting, so a slow
+  // issuer can hold at most this many of the caller's threads (the server's
+  // blocking pool keeps the rest for other writes). Values below 1 count as 1.
+  std::size_t max_concurrent_discoveries = 8;
   std::size_t default_page_size = 100;
   std::size_t max_page_size = 1000;
   // A patch without expected_version re-reads and re-applies when a
@@ -162,7 +167,10 @@ class ProviderRegistry {
   // secret in constant time). A patch that changes `issuer` of a
   // discovery provider, or turns enable_discovery on, discovers first as
   // create does (kDiscoveryFailed stores nothing); turning it off drops the
-  // stored document.
+  // stored document; any other patch keeps the discovery state as it is and
+  // never fetches, even when no document is stored yet.
+  // Discovery in create, patch and refresh_discovery: kUnavailable when
+  // max_concurrent_discoveries fetches are already in flight.
   Result<Provider> patch(const RequestContext& ctx, std::string_view name,
                          const boost::json::value& merge_patch,
                          std::optional<std::int64_t> expected_version = std::nullopt);
@@ -219,16 +227,24 @@ class ProviderRegistry {
 
   // The client discovery uses: options.http_client, or the owned default.
   Result<HttpClient*> discovery_client();
-  Result<DiscoveryDocument> fetch_discovery(std::string_view issuer);
+  // discover() within max_concurrent_discoveries; kUnavailable beyond it.
+  // Releases `serial` first when held: no fetch ever runs under retry_mu_.
+  Result<DiscoveryDocument> fetch_discovery(std::string_view issuer,
+                                            std::unique_lock<std::mutex>* serial = nullptr);
   // What `next` is stored with when a patch turns `current` into it; fetches
-  // unless `fetched` already holds the document of next's issuer.
+  // (releasing `serial`) unless `fetched` already holds the document of
+  // next's issuer.
   Result<std::optional<DiscoveryState>> discovery_after_patch(
-      const Provider& current, const ProviderSpec& next, std::optional<DiscoveryDocument>& fetched);
+      const Provider& current, const ProviderSpec& next, std::optional<DiscoveryDocument>& fetched,
+      std::unique_lock<std::mutex>& serial);
 
   RegistryOptions options_;
   std::unique_ptr<Vault> owned_vault_;  // when options.vault was null
-  // Held by a change retrying after a lost race (see patch).
+  // Held by a change retrying after a lost race (see patch); never across a
+  // discovery fetch.
   std::mutex retry_mu_;
+  std::mutex discovery_mu_;
+  std::size_t discoveries_in_flight_ = 0;  // GUARDED_BY(discovery_mu_)
   std::once_flag owned_http_once_;
   std::unique_ptr<HttpClient> owned_http_;  // when options.http_client was null; set once
   Status owned_http_status_;                // why owned_http_ could not be made

@@ -204,6 +204,13 @@ class Storage {
   // Appends an event that records no change (e.g. a credential read).
   virtual Status append_audit(AuditEvent event) = 0;
 
+  // Up to `limit` providers with enable_discovery, across every workspace,
+  // whose discovery state is due for an automatic refresh
+  // (next_refresh_at(*provider.discovery) <= now), earliest due first.
+  // Providers without a discovery state are never listed.
+  virtual Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
+                                                                    std::size_t limit) = 0;
+
   // Up to `limit` providers, across every workspace, whose client secret is
   // stored in clear (written before secrets were sealed).
   virtual Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) = 0;

@@ -56,7 +56,10 @@ constexpr Range kIpv6Blocked[] = {
     {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, "a loopback address"},
     {{0x01, 0x00}, 64, "a discard-only address"},
     {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, "a NAT64 local-use address"},
+    {{0x20, 0x01, 0x00, 0x02, 0x00, 0x00}, 48, "a benchmarking address"},
+    {{0x20, 0x01, 0x00, 0x10}, 28, "a deprecated ORCHID address"},
     {{0x20, 0x01, 0x0d, 0xb8}, 32, "a documentation address"},
+    {{0x3f, 0xff, 0x00}, 20, "a documentation address"},
     // Teredo addresses tunnel to an obfuscated IPv4 address we cannot judge.
     {{0x20, 0x01, 0x00, 0x00}, 32, "a Teredo address"},
     {{0xfc}, 7, "a unique local (private) address"},
@@ -77,6 +80,8 @@ constexpr Embedding kIpv6Embedding[] = {
     {{{0x00, 0x64, 0xff, 0x9b}, 96, "NAT64"}, 12},
     {{{0x20, 0x02}, 16, "6to4"}, 2},
 };
+
+constexpr Range kIpv6GlobalUnicast = {{0x20}, 3, ""};
 
 }  // namespace
 
@@ -99,6 +104,10 @@ std::optional<std::string_view> blocked_address_reason(const Ipv6Bytes& address)
     std::memcpy(v4.data(), address.data() + embedding.offset, v4.size());
     return blocked_address_reason(v4);
   }
+  // Only global unicast (2000::/3) reaches the Internet; everything else
+  // (IPv4-translated ::ffff:0:0:0/96, unassigned and future ranges) is refused
+  // rather than judged by a table that would have to list it.
+  if (!in_range(address, kIpv6GlobalUnicast)) return "not a global unicast address";
   return std::nullopt;
 }
 

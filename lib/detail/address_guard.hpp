@@ -24,10 +24,12 @@ std::optional<std::string_view> blocked_address_reason(const Ipv4Bytes& address)
 
 // As above for IPv6: unspecified (::), loopback (::1), unique local (fc00::/7),
 // link-local (fe80::/10), site-local (fec0::/10), multicast (ff00::/8),
-// discard (100::/64), documentation (2001:db8::/32), Teredo (2001::/32),
-// NAT64 local-use (64:ff9b:1::/48); and, judged by the IPv4 address they
-// embed, IPv4-mapped (::ffff:0:0/96), IPv4-compatible (::/96), NAT64
-// well-known (64:ff9b::/96) and 6to4 (2002::/16).
+// discard (100::/64), documentation (2001:db8::/32, 3fff::/20), benchmarking
+// (2001:2::/48), ORCHID (2001:10::/28), Teredo (2001::/32), NAT64 local-use
+// (64:ff9b:1::/48); judged by the IPv4 address they embed, IPv4-mapped
+// (::ffff:0:0/96), IPv4-compatible (::/96), NAT64 well-known (64:ff9b::/96)
+// and 6to4 (2002::/16); and anything else outside global unicast (2000::/3),
+// such as IPv4-translated (::ffff:0:0:0/96).
 std::optional<std::string_view> blocked_address_reason(const Ipv6Bytes& address);
 
 // As above for a textual IPv4 or IPv6 address (brackets and zone ids are not

@@ -9,7 +9,10 @@
 // handshake, write, read), with Beast's tcp_stream timer enforcing the
 // deadlines. Only the SSL_CTX is shared between calls; OpenSSL makes creating
 // SSL objects from one context thread-safe. Name resolution runs on a detached
-// thread so a stuck resolver cannot hold the caller past its deadline.
+// thread so a stuck resolver cannot hold the caller past its deadline; at most
+// max_pending_resolutions such threads exist per client.
+#include "http/beast_http_client.hpp"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
@@ -35,7 +38,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/url/parse.hpp>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -50,6 +52,7 @@
 #include <vector>
 
 #include "detail/address_guard.hpp"
+#include "detail/url.hpp"
 #include "nexus/http_client.hpp"
 #include "nexus/version.hpp"
 
@@ -70,142 +73,102 @@ HttpError fail(HttpFailure reason, std::string message) {
 
 std::string millis(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
-// What get() needs from the URL.
-struct Target {
-  bool tls = true;
-  std::string host;  // a name, or an IP literal without brackets
-  bool host_is_ip = false;
-  std::string host_header;  // as written in the URL, brackets and port included
-  std::uint16_t port = 0;
-  std::string path;  // origin-form request target: path and query
-};
-
-std::variant<Target, HttpError> parse_target(std::string_view url, bool allow_insecure) {
-  namespace urls = boost::urls;
-  const auto parsed = urls::parse_uri(url);
-  if (!parsed) return fail(HttpFailure::kUnreachable, "not an absolute URL");
-  Target t;
-  if (parsed->scheme_id() == urls::scheme::https) {
-    t.tls = true;
-  } else if (parsed->scheme_id() == urls::scheme::http) {
-    if (!allow_insecure) {
-      return fail(HttpFailure::kBlockedAddress, "plain http is refused; only https is allowed");
-    }
-    t.tls = false;
-  } else {
-    return fail(HttpFailure::kUnreachable, "the URL scheme is neither https nor http");
-  }
-  if (parsed->has_userinfo()) {
-    return fail(HttpFailure::kUnreachable, "the URL must not carry user info");
-  }
-  switch (parsed->host_type()) {
-    case urls::host_type::name:
-      if (parsed->encoded_host().find('%') != urls::pct_string_view::npos) {
-        return fail(HttpFailure::kUnreachable, "the host name must not be percent-encoded");
-      }
-      t.host = parsed->encoded_host();
-      break;
-    case urls::host_type::ipv4:
-      t.host = parsed->host_ipv4_address().to_string();
-      t.host_is_ip = true;
-      break;
-    case urls::host_type::ipv6:
-      t.host = parsed->host_ipv6_address().to_string();
-      t.host_is_ip = true;
-      break;
-    default:
-      return fail(HttpFailure::kUnreachable, "the URL has no usable host");
-  }
-  if (t.host.empty()) return fail(HttpFailure::kUnreachable, "the URL has no host");
-  t.host_header = parsed->encoded_host_and_port();
-  if (parsed->has_port()) {
-    if (parsed->port_number() == 0) return fail(HttpFailure::kUnreachable, "invalid port");
-    t.port = parsed->port_number();
-  } else {
-    t.port = t.tls ? 443 : 80;
-  }
-  t.path = parsed->encoded_path();
-  if (t.path.empty()) t.path = "/";
-  if (parsed->has_query()) {
-    t.path += '?';
-    t.path += parsed->encoded_query();
-  }
-  return t;
-}
-
 std::optional<std::string_view> blocked_reason(const asio::ip::address& address) {
   if (address.is_v4()) return detail::blocked_address_reason(address.to_v4().to_bytes());
   return detail::blocked_address_reason(address.to_v6().to_bytes());
 }
 
-// getaddrinfo on a detached thread: the caller waits until `deadline` and then
-// leaves; the thread finishes on its own and drops the shared state.
+// The resolutions in flight, shared by a client and the threads it started: a
+// thread that outlives its caller (a stuck resolver) keeps its slot until it
+// returns, so stuck lookups cannot pile up threads without bound.
+struct ResolverSlots {
+  explicit ResolverSlots(std::size_t max) : max(max) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  const std::size_t max;
+  std::size_t in_flight = 0;  // GUARDED_BY(mu)
+};
+
+// One lookup's outcome, handed from its thread to the caller.
 struct Resolution {
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;
-  int gai_error = 0;
-  std::vector<tcp::endpoint> endpoints;
+  bool done = false;            // GUARDED_BY(mu)
+  detail::ResolvedHost answer;  // GUARDED_BY(mu)
 };
 
-std::variant<std::vector<tcp::endpoint>, HttpError> resolve(const Target& t,
-                                                            SteadyClock::time_point deadline,
-                                                            std::chrono::milliseconds budget) {
+std::variant<std::vector<tcp::endpoint>, HttpError> resolve(
+    const detail::HttpTarget& t, const detail::HostResolver& resolver,
+    const std::shared_ptr<ResolverSlots>& slots, SteadyClock::time_point deadline,
+    std::chrono::milliseconds budget) {
   if (t.host_is_ip) {
     error_code ec;
     const auto address = asio::ip::make_address(t.host, ec);
     if (ec) return fail(HttpFailure::kUnreachable, "invalid IP address " + t.host);
     return std::vector<tcp::endpoint>{tcp::endpoint(address, t.port)};
   }
-  auto state = std::make_shared<Resolution>();
-  std::thread([state, host = t.host, port = t.port] {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    addrinfo* list = nullptr;
-    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &list);
-    std::vector<tcp::endpoint> endpoints;
-    for (addrinfo* ai = list; rc == 0 && ai != nullptr; ai = ai->ai_next) {
-      tcp::endpoint endpoint;
-      if (ai->ai_family == AF_INET) {
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
-        asio::ip::address_v4::bytes_type bytes;
-        std::memcpy(bytes.data(), &sin->sin_addr, bytes.size());
-        endpoint = tcp::endpoint(asio::ip::address_v4(bytes), port);
-      } else if (ai->ai_family == AF_INET6) {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
-        asio::ip::address_v6::bytes_type bytes;
-        std::memcpy(bytes.data(), &sin6->sin6_addr, bytes.size());
-        endpoint = tcp::endpoint(asio::ip::address_v6(bytes, sin6->sin6_scope_id), port);
-      } else {
-        continue;
-      }
-      if (std::find(endpoints.begin(), endpoints.end(), endpoint) == endpoints.end()) {
-        endpoints.push_back(endpoint);
-      }
+  {
+    std::unique_lock lock(slots->mu);
+    if (!slots->cv.wait_until(lock, deadline, [&] { return slots->in_flight < slots->max; })) {
+      return fail(HttpFailure::kTimeout, "resolving " + t.host + " did not start within " +
+                                             millis(budget) + ": the client's " +
+                                             std::to_string(slots->max) +
+                                             " earlier name resolution(s) are still in progress");
     }
-    if (list != nullptr) freeaddrinfo(list);
-    std::lock_guard lock(state->mu);
-    state->gai_error = rc;
-    state->endpoints = std::move(endpoints);
-    state->done = true;
-    state->cv.notify_all();
-  }).detach();
+    ++slots->in_flight;
+  }
+  // On a thread of its own, so the caller can leave at its deadline; the
+  // thread finishes on its own, then frees its slot and the shared state.
+  auto state = std::make_shared<Resolution>();
+  try {
+    std::thread([state, slots, resolver, host = t.host] {
+      detail::ResolvedHost answer;
+      try {
+        answer = resolver(host);
+      } catch (const std::exception& e) {
+        answer.error = e.what();
+      }
+      {
+        std::lock_guard lock(state->mu);
+        state->answer = std::move(answer);
+        state->done = true;
+      }
+      state->cv.notify_all();
+      {
+        std::lock_guard lock(slots->mu);
+        --slots->in_flight;
+      }
+      slots->cv.notify_one();
+    }).detach();
+  } catch (...) {
+    std::lock_guard lock(slots->mu);
+    --slots->in_flight;
+    throw;
+  }
 
   std::unique_lock lock(state->mu);
   if (!state->cv.wait_until(lock, deadline, [&] { return state->done; })) {
     return fail(HttpFailure::kTimeout,
                 "resolving " + t.host + " took longer than " + millis(budget));
   }
-  if (state->gai_error != 0) {
-    return fail(HttpFailure::kUnreachable,
-                "cannot resolve " + t.host + ": " + gai_strerror(state->gai_error));
+  const detail::ResolvedHost& answer = state->answer;
+  if (!answer.error.empty()) {
+    return fail(HttpFailure::kUnreachable, "cannot resolve " + t.host + ": " + answer.error);
   }
-  if (state->endpoints.empty()) {
+  std::vector<tcp::endpoint> endpoints;
+  for (const std::string& text : answer.addresses) {
+    error_code ec;
+    const auto address = asio::ip::make_address(text, ec);
+    if (ec) return fail(HttpFailure::kUnreachable, "cannot resolve " + t.host + ": bad address");
+    const tcp::endpoint endpoint(address, t.port);
+    if (std::find(endpoints.begin(), endpoints.end(), endpoint) == endpoints.end()) {
+      endpoints.push_back(endpoint);
+    }
+  }
+  if (endpoints.empty()) {
     return fail(HttpFailure::kUnreachable, "cannot resolve " + t.host + ": no addresses");
   }
-  return std::move(state->endpoints);
+  return endpoints;
 }
 
 // Runs one asynchronous step on `ioc` to completion and returns its error.
@@ -238,8 +201,12 @@ bool is_reserved_header(std::string_view name) {
 
 class BeastHttpClient final : public HttpClient {
  public:
-  BeastHttpClient(HttpClientOptions options, std::unique_ptr<ssl::context> tls)
-      : options_(std::move(options)), tls_(std::move(tls)) {
+  BeastHttpClient(HttpClientOptions options, std::unique_ptr<ssl::context> tls,
+                  detail::HostResolver resolver)
+      : options_(std::move(options)),
+        tls_(std::move(tls)),
+        resolver_(std::move(resolver)),
+        slots_(std::make_shared<ResolverSlots>(options_.max_pending_resolutions)) {
     if (options_.user_agent.empty()) options_.user_agent = "nexus/" NEXUS_VERSION_STRING;
   }
 
@@ -260,9 +227,9 @@ class BeastHttpClient final : public HttpClient {
     const SteadyClock::time_point connect_deadline =
         std::min(deadline, start + options_.connect_timeout);
 
-    auto parsed = parse_target(request.url, options_.allow_insecure);
+    auto parsed = detail::parse_http_target(request.url, options_.allow_insecure);
     if (auto* error = std::get_if<HttpError>(&parsed)) return std::move(*error);
-    const Target& target = std::get<Target>(parsed);
+    const detail::HttpTarget& target = std::get<detail::HttpTarget>(parsed);
     for (const HttpHeader& h : request.headers) {
       if (!valid_header_name(h.name) || !valid_header_value(h.value) ||
           is_reserved_header(h.name)) {
@@ -271,7 +238,7 @@ class BeastHttpClient final : public HttpClient {
       }
     }
 
-    auto resolved = resolve(target, connect_deadline,
+    auto resolved = resolve(target, resolver_, slots_, connect_deadline,
                             std::min(options_.connect_timeout, options_.total_timeout));
     if (auto* error = std::get_if<HttpError>(&resolved)) return std::move(*error);
     const auto& endpoints = std::get<std::vector<tcp::endpoint>>(resolved);
@@ -298,7 +265,9 @@ class BeastHttpClient final : public HttpClient {
     beast::ssl_stream<beast::tcp_stream> stream(ioc, *tls_);
     SSL* ssl = stream.native_handle();
     // The name we were asked for, never the address we connect to, is what
-    // the certificate must prove. SNI carries names only (RFC 6066 §3).
+    // the certificate must prove. SNI carries names only, without the
+    // trailing dot of an absolute name (RFC 6066 §3); the dot stays for
+    // resolution and the Host header.
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     if (target.host_is_ip) {
       if (X509_VERIFY_PARAM_set1_ip_asc(param, target.host.c_str()) != 1) {
@@ -306,8 +275,9 @@ class BeastHttpClient final : public HttpClient {
       }
     } else {
       X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      if (X509_VERIFY_PARAM_set1_host(param, target.host.c_str(), target.host.size()) != 1 ||
-          SSL_set_tlsext_host_name(ssl, target.host.c_str()) != 1) {
+      if (X509_VERIFY_PARAM_set1_host(param, target.tls_name.c_str(), target.tls_name.size()) !=
+              1 ||
+          SSL_set_tlsext_host_name(ssl, target.tls_name.c_str()) != 1) {
         return fail(HttpFailure::kTlsError, "cannot verify a certificate for " + target.host);
       }
     }
@@ -317,7 +287,7 @@ class BeastHttpClient final : public HttpClient {
 
   template <typename Stream>
   HttpResult exchange(asio::io_context& ioc, Stream& stream, beast::tcp_stream& lowest,
-                      const Target& target, const std::vector<tcp::endpoint>& endpoints,
+                      const detail::HttpTarget& target, const std::vector<tcp::endpoint>& endpoints,
                       const HttpRequest& request, SteadyClock::time_point connect_deadline,
                       SteadyClock::time_point deadline, SSL* ssl) {
     const std::string where = target.host_header;
@@ -403,11 +373,46 @@ class BeastHttpClient final : public HttpClient {
 
   HttpClientOptions options_;
   std::unique_ptr<ssl::context> tls_;  // immutable after construction
+  const detail::HostResolver resolver_;
+  const std::shared_ptr<ResolverSlots> slots_;  // shared with resolution threads
 };
 
 }  // namespace
 
-Result<std::unique_ptr<HttpClient>> make_default_http_client(HttpClientOptions options) {
+namespace detail {
+
+ResolvedHost system_resolve(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* list = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &list);
+  ResolvedHost out;
+  if (rc != 0) {
+    out.error = gai_strerror(rc);
+    return out;
+  }
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
+      asio::ip::address_v4::bytes_type bytes;
+      std::memcpy(bytes.data(), &sin->sin_addr, bytes.size());
+      out.addresses.push_back(asio::ip::address_v4(bytes).to_string());
+    } else if (ai->ai_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
+      asio::ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), &sin6->sin6_addr, bytes.size());
+      out.addresses.push_back(asio::ip::address_v6(bytes, sin6->sin6_scope_id).to_string());
+    }
+  }
+  freeaddrinfo(list);
+  if (out.addresses.empty()) out.error = "no addresses";
+  return out;
+}
+
+Result<std::unique_ptr<HttpClient>> make_beast_http_client(HttpClientOptions options,
+                                                           HostResolver resolver) {
   using std::chrono::milliseconds;
   if (options.connect_timeout <= milliseconds::zero()) {
     return Status(ErrorCode::kValidationFailed, "connect_timeout must be positive",
@@ -419,6 +424,10 @@ Result<std::unique_ptr<HttpClient>> make_default_http_client(HttpClientOptions o
   if (options.max_response_bytes == 0) {
     return Status(ErrorCode::kValidationFailed, "max_response_bytes must be positive",
                   "max_response_bytes");
+  }
+  if (options.max_pending_resolutions == 0) {
+    return Status(ErrorCode::kValidationFailed, "max_pending_resolutions must be positive",
+                  "max_pending_resolutions");
   }
   try {
     auto tls = std::make_unique<ssl::context>(ssl::context::tls_client);
@@ -441,10 +450,16 @@ Result<std::unique_ptr<HttpClient>> make_default_http_client(HttpClientOptions o
       }
     }
     return std::unique_ptr<HttpClient>(
-        std::make_unique<BeastHttpClient>(std::move(options), std::move(tls)));
+        std::make_unique<BeastHttpClient>(std::move(options), std::move(tls), std::move(resolver)));
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("cannot set up TLS: ") + e.what());
   }
+}
+
+}  // namespace detail
+
+Result<std::unique_ptr<HttpClient>> make_default_http_client(HttpClientOptions options) {
+  return detail::make_beast_http_client(std::move(options), detail::system_resolve);
 }
 
 }  // namespace nexus

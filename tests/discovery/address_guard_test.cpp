@@ -82,6 +82,45 @@ TEST_CASE("The guard allows public unicast addresses") {
   }
 }
 
+TEST_CASE("IPv6 is allowed only in global unicast 2000::/3, outside its special ranges") {
+  struct Case {
+    const char* address;
+    const char* reason;
+  };
+  const Case cases[] = {
+      // IPv4-translated (RFC 2765), which the audit's probe found allowed.
+      {"::ffff:0:7f00:1", "not a global unicast address"},
+      {"::ffff:0:5db8:d822", "not a global unicast address"},
+      // Unassigned space below and above 2000::/3.
+      {"1::1", "not a global unicast address"},
+      {"100:0:0:1::1", "not a global unicast address"},
+      {"4000::1", "not a global unicast address"},
+      {"8000::1", "not a global unicast address"},
+      {"e000::1", "not a global unicast address"},
+      {"fbff::1", "not a global unicast address"},
+      // Special ranges inside 2000::/3.
+      {"2001:2::1", "a benchmarking address"},
+      {"2001:2:0:ffff::1", "a benchmarking address"},
+      {"2001:10::1", "a deprecated ORCHID address"},
+      {"2001:1f:ffff::1", "a deprecated ORCHID address"},
+      {"3fff::1", "a documentation address"},
+      {"3fff:fff:ffff::1", "a documentation address"},
+      {"5f00::1", "not a global unicast address"},  // SRv6 SIDs (RFC 9602)
+  };
+  for (const Case& c : cases) {
+    INFO(c.address);
+    const auto reason = blocked_address_reason(std::string_view(c.address));
+    REQUIRE(reason.has_value());
+    CHECK(*reason == c.reason);
+  }
+  // Just outside those ranges, and the edges of 2000::/3.
+  for (const char* address : {"2000::1", "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:3::1",
+                              "2001:20::1", "3fff:1000::1", "2001:2:1::1"}) {
+    INFO(address);
+    CHECK_FALSE(blocked_address_reason(std::string_view(address)).has_value());
+  }
+}
+
 TEST_CASE("Text that is not an IP address is never allowed") {
   for (const char* text : {"", "localhost", "[::1]", "fe80::1%eth0", "127.1", "0x7f000001",
                            "2130706433", "127.0.0.1 ", "::ffff:127.0.0.1/96"}) {

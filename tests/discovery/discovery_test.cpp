@@ -365,6 +365,50 @@ TEST_CASE("A 404 falls back to RFC 8414 metadata, well-known segment before the 
   }
 }
 
+TEST_CASE("After two 404s, the RFC 8414 §5 appended form is tried for an issuer with a path") {
+  const std::string issuer = "https://as.example.com/tenant/a";
+  const std::string oidc = "https://as.example.com/tenant/a/.well-known/openid-configuration";
+  const std::string inserted =
+      "https://as.example.com/.well-known/oauth-authorization-server/tenant/a";
+  const std::string appended =
+      "https://as.example.com/tenant/a/.well-known/oauth-authorization-server";
+  const std::string doc = with_member(fixture("google.json"), "issuer", "\"" + issuer + "\"");
+
+  SECTION("found there") {
+    Fixture f;
+    f.http.on_json(appended, doc);
+    const auto result = discover(f.http, issuer, f.options);
+    INFO(result.status().message());
+    REQUIRE(result.ok());
+    CHECK(f.http.urls() == std::vector<std::string>{oidc, inserted, appended});
+    CHECK(result->source == MetadataSource::kOAuthAuthorizationServer);
+    CHECK(result->metadata_url == appended);
+  }
+  SECTION("absent everywhere: http_status naming all three") {
+    Fixture f;
+    const auto result = discover(f.http, issuer, f.options);
+    CHECK(reason_of(result) == DiscoveryFailure::kHttpStatus);
+    CHECK_THAT(result.status().message(),
+               Catch::Contains(oidc) && Catch::Contains(inserted) && Catch::Contains(appended));
+  }
+  SECTION("only a 404 of the inserted form goes on") {
+    Fixture f;
+    f.http.on(inserted, HttpResponse{403, {}, ""});
+    f.http.on_json(appended, doc);
+    CHECK(reason_of(discover(f.http, issuer, f.options)) == DiscoveryFailure::kHttpStatus);
+    CHECK(f.http.urls() == std::vector<std::string>{oidc, inserted});
+  }
+  SECTION("an issuer without a path has one RFC 8414 location, asked once") {
+    Fixture f;
+    const auto result = discover(f.http, "https://as.example.com", f.options);
+    CHECK(reason_of(result) == DiscoveryFailure::kHttpStatus);
+    CHECK(f.http.urls() == std::vector<std::string>{
+                               "https://as.example.com/.well-known/openid-configuration",
+                               "https://as.example.com/.well-known/oauth-authorization-server"});
+  }
+  CHECK(oauth_authorization_server_appended_url(issuer + "/") == appended);
+}
+
 TEST_CASE("Metadata URLs follow OIDC Discovery §4.1 and RFC 8414 §3.1") {
   struct Case {
     const char* issuer;

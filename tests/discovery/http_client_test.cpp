@@ -4,10 +4,18 @@
 // before any connection).
 #include "nexus/http_client.hpp"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "http/beast_http_client.hpp"
 #include "nexus/discovery.hpp"
 #include "test_server.hpp"
 #include "test_support.hpp"
@@ -315,6 +323,156 @@ TEST_CASE("Malformed URLs and unsafe request headers are refused") {
     CHECK(e.reason == HttpFailure::kUnreachable);
     CHECK_THAT(e.message, Catch::Contains("header"));
   }
+}
+
+TEST_CASE("The default limits are 5 s to connect, 10 s in all and 512 KiB of body") {
+  const HttpClientOptions defaults;
+  CHECK(defaults.connect_timeout == std::chrono::seconds(5));
+  CHECK(defaults.total_timeout == std::chrono::seconds(10));
+  CHECK(defaults.max_response_bytes == 512u * 1024u);
+  CHECK(kMaxResponseHeaderBytes == 64u * 1024u);
+  CHECK(defaults.max_pending_resolutions == kDefaultMaxPendingResolutions);
+  CHECK_FALSE(defaults.allow_insecure);
+  CHECK(defaults.ca_file.empty());
+
+  HttpClientOptions zero;
+  zero.max_pending_resolutions = 0;
+  CHECK(make_default_http_client(zero).status().field() == "max_pending_resolutions");
+}
+
+TEST_CASE("Response headers over the cap are too_large") {
+  TestServer server(tls_server([](const std::string&) {
+    CannedResponse r = ok_body("small body");
+    for (std::size_t i = 0; i * 4096 <= kMaxResponseHeaderBytes; ++i) {
+      r.headers.push_back({"X-Padding-" + std::to_string(i), std::string(4096, 'h')});
+    }
+    return r;
+  }));
+  const HttpError e = error_of(client(local_options())->get({url("localhost", server.port()), {}}));
+  CHECK(e.reason == HttpFailure::kTooLarge);
+  CHECK_THAT(e.message, Catch::Contains("headers"));
+}
+
+TEST_CASE("A host that begins with a dotted quad is refused, not routed to that address") {
+  // Boost.URL 1.81 would read this as 127.0.0.1, port 443, path ".nip.io:PORT/".
+  LoopbackListener listener;
+  const std::string target = "https://127.0.0.1.nip.io:" + std::to_string(listener.port()) + "/";
+  const HttpError e = error_of(client(local_options())->get({target, {}}));
+  CHECK(e.reason == HttpFailure::kUnreachable);
+  CHECK_THAT(e.message, Catch::Contains("not followed by"));
+  CHECK_FALSE(listener.has_pending_connection());
+}
+
+// A resolver for tests: a fixed table, a count of lookups, and names that
+// stall until released. Shared with the client's resolution threads, which
+// may outlive a request.
+struct TestResolver {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::vector<std::string>> table;  // GUARDED_BY(mu)
+  std::set<std::string> stalled;                          // GUARDED_BY(mu)
+  bool released = false;                                  // GUARDED_BY(mu)
+  std::atomic<int> lookups{0};
+
+  void release() {
+    {
+      std::lock_guard lock(mu);
+      released = true;
+    }
+    cv.notify_all();
+  }
+  static detail::HostResolver of(const std::shared_ptr<TestResolver>& self) {
+    return [self](const std::string& host) {
+      ++self->lookups;
+      std::unique_lock lock(self->mu);
+      if (self->stalled.count(host) != 0) self->cv.wait(lock, [&] { return self->released; });
+      detail::ResolvedHost out;
+      if (auto it = self->table.find(host); it != self->table.end()) {
+        out.addresses = it->second;
+      } else {
+        out.error = "Name or service not known";
+      }
+      return out;
+    };
+  }
+};
+
+std::unique_ptr<HttpClient> client_with(HttpClientOptions options,
+                                        const std::shared_ptr<TestResolver>& resolver) {
+  auto made = detail::make_beast_http_client(std::move(options), TestResolver::of(resolver));
+  REQUIRE(made.ok());
+  return std::move(made).value();
+}
+
+TEST_CASE("An absolute name with a trailing dot verifies and sends SNI without the dot") {
+  // "localhost." does not resolve on every system: the test resolver stands in.
+  auto resolver = std::make_shared<TestResolver>();
+  resolver->table["localhost."] = {"127.0.0.1"};
+  TestServer server(tls_server([](const std::string&) { return ok_body("dotted"); }));
+  const HttpResult result =
+      client_with(local_options(), resolver)->get({url("localhost.", server.port()), {}});
+  INFO((result.ok() ? std::string() : result.error().message));
+  REQUIRE(result.ok());
+  CHECK(result->body == "dotted");
+  CHECK(server.last_sni() == "localhost");
+  CHECK(resolver->lookups == 1);  // the dotted name, as written, is what was resolved
+}
+
+TEST_CASE("The host is resolved once, every address checked, and only those connected to") {
+  auto resolver = std::make_shared<TestResolver>();
+  resolver->table["mixed.test"] = {"93.184.216.34", "127.0.0.1"};
+  resolver->table["local.test"] = {"127.0.0.1"};
+  LoopbackListener listener;
+
+  const HttpError e =
+      error_of(client_with({}, resolver)->get({url("mixed.test", listener.port()), {}}));
+  CHECK(e.reason == HttpFailure::kBlockedAddress);
+  CHECK_THAT(e.message, Catch::Contains("mixed.test resolves to 127.0.0.1"));
+  CHECK(resolver->lookups == 1);
+  CHECK_FALSE(listener.has_pending_connection());
+
+  // Allowed to reach loopback, the client connects to the address it was
+  // given: the name is looked up once and never again.
+  TestServer server(
+      TestServerOptions{false, "", "", [](const std::string&) { return ok_body("resolved"); }});
+  const std::string target = "http://local.test:" + std::to_string(server.port()) + "/";
+  const HttpResult ok = client_with(local_options(), resolver)->get({target, {}});
+  REQUIRE(ok.ok());
+  CHECK(ok->body == "resolved");
+  CHECK(resolver->lookups == 2);
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("Stuck name resolutions are capped: past the cap a request times out without a thread") {
+  auto resolver = std::make_shared<TestResolver>();
+  resolver->stalled.insert("stuck.test");
+  // Ends the stall however the test ends, so no lookup thread outlives it.
+  struct Release {
+    std::shared_ptr<TestResolver> r;
+    ~Release() { r->release(); }
+  } release{resolver};
+  HttpClientOptions o = local_options();
+  o.max_pending_resolutions = 1;
+  o.connect_timeout = std::chrono::seconds(2);
+  const auto http = client_with(o, resolver);
+
+  const HttpError stuck = error_of(http->get({url("stuck.test", 443), {}}));
+  CHECK(stuck.reason == HttpFailure::kTimeout);
+  CHECK_THAT(stuck.message, Catch::Contains("resolving stuck.test took longer"));
+  CHECK(resolver->lookups == 1);
+
+  // The stuck lookup still holds the only slot: no second thread is started.
+  const HttpError capped = error_of(http->get({url("other.test", 443), {}}));
+  CHECK(capped.reason == HttpFailure::kTimeout);
+  CHECK_THAT(capped.message, Catch::Contains("still in progress"));
+  CHECK(resolver->lookups == 1);
+
+  // Once the stuck lookup returns, its slot is free again.
+  resolver->release();
+  const HttpError unknown = error_of(http->get({url("other.test", 443), {}}));
+  CHECK(unknown.reason == HttpFailure::kUnreachable);
+  CHECK_THAT(unknown.message, Catch::Contains("cannot resolve other.test"));
+  CHECK(resolver->lookups == 2);
 }
 
 }  // namespace

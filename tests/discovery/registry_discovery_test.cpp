@@ -289,6 +289,52 @@ TEST_CASE("a registry without a client uses its own, which refuses loopback",
   CHECK(storage->count_providers(ctx.workspace).value() == 0);
 }
 
+TEST_CASE("issuers at blocked addresses are refused through the registry, storing nothing",
+          "[registry][discovery]") {
+  // The registry's own default client, without the insecure switch: the
+  // guard refuses before connecting, so no port needs to exist.
+  const char* issuer = GENERATE("https://127.0.0.1", "https://10.0.0.1", "https://169.254.169.254",
+                                "https://[::1]", "https://[::ffff:127.0.0.1]", "https://0.0.0.0",
+                                "https://localhost:8443/realms/acme");
+  INFO(issuer);
+  auto storage = make_memory_storage();
+  ProviderRegistry registry(RegistryOptions{.storage = storage.get()});
+  RequestContext ctx;
+  auto r = registry.create(ctx, json(body_with_issuer(issuer).c_str()));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kDiscoveryFailed);
+  CHECK(r.status().field() == "issuer");
+  const auto error = DiscoveryError::from_status(r.status());
+  REQUIRE(error);
+  CHECK(error->reason == DiscoveryFailure::kBlockedAddress);
+  CHECK_THAT(r.status().message(), Catch::StartsWith("blocked_address: "));
+  CHECK(storage->count_providers(ctx.workspace).value() == 0);
+  CHECK(storage->audit_head(ctx.workspace)->seq == 0);
+}
+
+TEST_CASE("Microsoft's template issuer is recorded through the registry and viewed",
+          "[registry][discovery]") {
+  const std::string issuer = "https://login.microsoftonline.com/common/v2.0";
+  Fixture f;
+  f.http.on_json(issuer + "/.well-known/openid-configuration",
+                 testing::fixture("microsoft-common.json"));
+  auto r = f.registry.create(f.ctx, json(body_with_issuer(issuer).c_str()));
+  INFO(r.status().message());
+  REQUIRE(r.ok());
+  REQUIRE(r->discovery->document);
+  CHECK(r->discovery->document->issuer_template);
+  CHECK(r->discovery->document->published_issuer ==
+        "https://login.microsoftonline.com/{tenantid}/v2.0");
+
+  const Provider stored = f.registry.get(f.ctx, "corp-sso").value();
+  CHECK(stored == r.value());
+  const boost::json::object view = provider_view(stored);
+  CHECK(view.at("discovery").at("issuer_template") == true);
+  CHECK(text(view.at("token_url")) == "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+  const auto data = boost::json::parse(f.events().front().data).as_object();
+  CHECK(data.at("discovery").at("issuer_template") == true);
+}
+
 TEST_CASE("an owned client that cannot be made is reported, not a crash", "[registry][discovery]") {
   auto storage = make_memory_storage();
   RegistryOptions options{.storage = storage.get()};

@@ -34,7 +34,7 @@ struct DiscoveryFixture : testing::RouterFixture {
 
 std::string text(const boost::json::value& v) { return std::string(v.as_string()); }
 
-TEST_CASE("discovery: create shows the discovered endpoints; failure is 502 and stores nothing",
+TEST_CASE("discovery: create shows the discovered endpoints, failure is 502 and stores nothing",
           "[server][discovery]") {
   DiscoveryFixture f;
   SECTION("success") {

@@ -108,6 +108,11 @@ class FaultyStorage final : public Storage {
     if (failure) return *failure;
     return inner_->list_connections(q);
   }
+  Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
+                                                            std::size_t limit) override {
+    if (failure) return *failure;
+    return inner_->providers_due_for_discovery(now, limit);
+  }
   Status delete_connection(std::string_view w, std::string_view id, AuditEvent e) override {
     if (failure) return *failure;
     return inner_->delete_connection(w, id, std::move(e));

@@ -391,6 +391,26 @@ class MemoryStorage final : public Storage {
     });
   }
 
+  Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
+                                                            std::size_t limit) override {
+    return detail::without_exceptions("list providers", [&]() -> Result<std::vector<Provider>> {
+      std::vector<Provider> out;
+      std::shared_lock lock(mu_);
+      for (const auto& [name, ws] : workspaces_) {
+        for (const auto& [pname, p] : ws.providers) {
+          if (p.spec.enable_discovery && p.discovery && next_refresh_at(*p.discovery) <= now) {
+            out.push_back(p);
+          }
+        }
+      }
+      std::stable_sort(out.begin(), out.end(), [](const Provider& a, const Provider& b) {
+        return next_refresh_at(*a.discovery) < next_refresh_at(*b.discovery);
+      });
+      if (out.size() > limit) out.resize(limit);
+      return out;
+    });
+  }
+
   Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
     return detail::without_exceptions("list providers", [&]() -> Result<std::vector<Provider>> {
       std::vector<Provider> out;

@@ -131,6 +131,18 @@ CREATE TABLE provider_discovery (
 );
 CREATE INDEX provider_discovery_by_expiry ON provider_discovery (expires_at);
 )sql"},
+    {5, "discovery refresh schedule", R"sql(
+-- When the library next refetches the document on its own
+-- (next_refresh_at(DiscoveryState)): the document's expires_at after a
+-- success, the backoff's retry_at after a failure. It replaces expires_at as
+-- the column that due documents are found by.
+ALTER TABLE provider_discovery ADD COLUMN next_refresh_at INTEGER;
+UPDATE provider_discovery
+  SET next_refresh_at = CASE WHEN last_error IS NULL AND expires_at IS NOT NULL
+                             THEN expires_at ELSE last_attempt_at END;
+DROP INDEX provider_discovery_by_expiry;
+CREATE INDEX provider_discovery_by_next_refresh ON provider_discovery (next_refresh_at);
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;

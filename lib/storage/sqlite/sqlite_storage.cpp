@@ -370,15 +370,17 @@ Status write_discovery_row(Connection& c, const Provider& provider, std::string_
   const DiscoveryState& state = *provider.discovery;
   auto stmt = c.prepare(
       "INSERT INTO provider_discovery (provider_id, document, fetched_at, expires_at, "
-      "last_error, last_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+      "last_error, last_attempt_at, next_refresh_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
       "ON CONFLICT (provider_id) DO UPDATE SET document = excluded.document, "
       "fetched_at = excluded.fetched_at, expires_at = excluded.expires_at, "
-      "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
+      "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at, "
+      "next_refresh_at = excluded.next_refresh_at",
       rc);
   if (!stmt) return error_status(rc, operation);
   stmt->bind(1, provider.id)
       .bind(5, encode_discovery_error(state.last_error))
-      .bind(6, to_millis(state.last_attempt_at));
+      .bind(6, to_millis(state.last_attempt_at))
+      .bind(7, to_millis(next_refresh_at(state)));
   if (state.document) {
     stmt->bind(2, encode_discovery_document(*state.document))
         .bind(3, to_millis(state.document->fetched_at))
@@ -1070,6 +1072,23 @@ class SqliteStorage final : public Storage {
     return write(kOp, [&](Connection& c) -> Status {
       std::string workspace = event.workspace;
       return append_event(c, event, workspace, kOp);
+    });
+  }
+
+  Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
+                                                            std::size_t limit) override {
+    constexpr std::string_view kOp = "list providers";
+    return read<std::vector<Provider>>(kOp, [&](Connection& c) -> Result<std::vector<Provider>> {
+      int rc;
+      // A range scan of provider_discovery_by_next_refresh.
+      static const std::string kSql =
+          std::string("SELECT ") + kProviderColumns + kProviderFrom +
+          " WHERE provider_discovery.next_refresh_at <= ?1 AND providers.enable_discovery = 1 "
+          "ORDER BY provider_discovery.next_refresh_at LIMIT ?2";
+      auto stmt = c.prepare(kSql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, to_millis(now)).bind(2, sql_limit(limit));
+      return collect<Provider>(*stmt, kOp, read_provider);
     });
   }
 
