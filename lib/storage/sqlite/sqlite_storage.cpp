@@ -1,11 +1,11 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 //
-// SQLite storage. One writer connection behind a mutex carries every write,
-// so writers of this process queue on the mutex and never meet SQLITE_BUSY
-// among themselves; only another process can make a write wait, up to the
-// busy timeout. Readers take a connection from a pool: in WAL mode they run
-// concurrently with each other and with the writer, each statement reading a
-// consistent snapshot.
+// SQLite storage. One writer connection carries every write: writers of this
+// process queue for it (group commit: a batch of them shares one transaction
+// and one fsync) and never meet SQLITE_BUSY among themselves; only another
+// process can make a write wait, up to the busy timeout. Readers take a
+// connection from a pool: in WAL mode they run concurrently with each other
+// and with the writer, each statement reading a consistent snapshot.
 #include "storage/sqlite/sqlite_storage.hpp"
 
 #include <sqlite3.h>
@@ -15,11 +15,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -30,6 +32,7 @@
 #include "nexus/clock.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
+#include "storage/sqlite/group_commit.hpp"
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/provider_columns.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
@@ -87,12 +90,14 @@ constexpr std::string_view kInsertProvider =
     "params, credential_schema, description, category, created_at, updated_at, version) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, ?20, ?21)";
+// Changes nothing unless the stored version is ?22, the one expected.
 constexpr std::string_view kUpdateProvider =
     "UPDATE providers SET id = ?1, auth_type = ?4, client_id = ?5, client_secret = ?6, "
     "issuer = ?7, auth_url = ?8, token_url = ?9, api_base_url = ?10, user_info_endpoint = ?11, "
     "jwks_uri = ?12, enable_discovery = ?13, scopes = ?14, params = ?15, "
     "credential_schema = ?16, description = ?17, category = ?18, created_at = ?19, "
-    "updated_at = ?20, version = ?21 WHERE workspace = ?2 AND name = ?3";
+    "updated_at = ?20, version = ?21 WHERE workspace = ?2 AND name = ?3 AND version = ?22";
+constexpr int kExpectedVersionParameter = 22;
 
 constexpr const char* kAuditColumns =
     "workspace, seq, id, event_type, provider_name, provider_id, actor, caller_ip, user_agent, "
@@ -302,7 +307,6 @@ constexpr std::string_view kAllEnvelopes =
     "FROM connection_credentials f JOIN connections c ON c.id = f.connection_id "
     "ORDER BY 2, 3, 4";
 
-
 // Rolls back whatever the connection still has open when it goes out of
 // scope: an error return, a failed COMMIT or an exception.
 class RollbackOnExit {
@@ -390,19 +394,40 @@ Status write_discovery_row(Connection& c, const Provider& provider, std::string_
   return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
 }
 
-// Writes the provider row with `sql` (kInsertProvider or kUpdateProvider).
-Status write_provider_row(Connection& c, std::string_view sql, const Provider& provider,
-                          std::string_view operation) {
+// Inserts the provider row. The UNIQUE (workspace, name) constraint reports a
+// taken name, so no read precedes the write.
+Status insert_provider_row(Connection& c, const Provider& provider, std::string_view operation) {
   int rc;
-  auto stmt = c.prepare(sql, rc);
+  auto stmt = c.prepare(kInsertProvider, rc);
   if (!stmt) return error_status(rc, operation);
   bind_provider(*stmt, provider);
   rc = stmt->run();
   if (rc == SQLITE_DONE) return Status::Ok();
-  // The (workspace, name) pair was checked inside this transaction, so the
-  // primary key is the constraint that failed.
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return detail::provider_id_taken();
-  return error_status(rc, operation);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::provider_exists();
+  if (rc != SQLITE_CONSTRAINT_PRIMARYKEY) return error_status(rc, operation);
+  // The id is taken; a taken name, checked in whichever order, says more.
+  stmt.reset();
+  auto version = stored_version(c, provider.workspace, provider.spec.name, operation);
+  if (!version.ok()) return version.status();
+  return version->has_value() ? detail::provider_exists() : detail::provider_id_taken();
+}
+
+// Replaces the provider row when it is stored at `expected_version`.
+Status update_provider_row(Connection& c, const Provider& provider, std::int64_t expected_version,
+                           std::string_view operation) {
+  int rc;
+  {
+    auto stmt = c.prepare(kUpdateProvider, rc);
+    if (!stmt) return error_status(rc, operation);
+    bind_provider(*stmt, provider);
+    stmt->bind(kExpectedVersionParameter, expected_version);
+    rc = stmt->run();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return detail::provider_id_taken();
+    if (rc != SQLITE_DONE) return error_status(rc, operation);
+  }
+  if (sqlite3_changes(c.handle()) > 0) return Status::Ok();
+  // Nothing matched: tell a missing provider from a stale version.
+  return check_version(c, provider.workspace, provider.spec.name, expected_version, operation);
 }
 
 Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::string_view operation) {
@@ -416,47 +441,112 @@ Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::stri
   return error_status(rc, operation);
 }
 
-// Appends `event` to the chain of `workspace` and advances its head.
-// REQUIRES: inside a write transaction.
-Status append_event(Connection& c, AuditEvent& event, std::string_view workspace,
-                    std::string_view operation) {
-  auto head = read_head(c, workspace, operation);
-  if (!head.ok()) return head.status();
-  const AuditHead next = detail::link_audit_event(event, workspace, *head);
-  int rc;
-  {
-    auto stmt = c.prepare(
-        "INSERT INTO audit_events (workspace, seq, id, event_type, provider_name, provider_id, "
-        "actor, caller_ip, user_agent, at, data, prev_hash, hash) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        rc);
-    if (!stmt) return error_status(rc, operation);
-    stmt->bind(kEvWorkspace + 1, event.workspace)
-        .bind(kEvSeq + 1, event.seq)
-        .bind(kEvId + 1, event.id)
-        .bind(kEvType + 1, event.event_type)
-        .bind(kEvProviderName + 1, event.provider_name)
-        .bind(kEvProviderId + 1, event.provider_id)
-        .bind(kEvActor + 1, event.actor)
-        .bind(kEvCallerIp + 1, event.caller_ip)
-        .bind(kEvUserAgent + 1, event.user_agent)
-        .bind(kEvAt + 1, to_millis(event.at))
-        .bind(kEvData + 1, event.data)
-        .bind(kEvPrevHash + 1, event.prev_hash)
-        .bind(kEvHash + 1, event.hash);
-    rc = stmt->run();
-    // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
-    if (rc != SQLITE_DONE) return error_status(rc, operation);
+// The audit chain heads of the workspaces this process appends to, on the
+// writer's side. Kept across write transactions while no other connection
+// commits (checked at the start of each one: the writer's PRAGMA
+// data_version changes only for other connections' commits), and written to
+// audit_heads once per transaction, however many events it appends. Used
+// only by the group commit's leader, with the writer's mutex held.
+class AuditHeads final : public BatchHooks {
+ public:
+  Status begin(Connection& c) override {
+    constexpr std::string_view kOp = "begin a write transaction";
+    int rc;
+    auto stmt = c.prepare("PRAGMA data_version", rc);
+    if (!stmt) return error_status(rc, kOp);
+    if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
+    const std::int64_t version = stmt->integer(0);
+    if (data_version_ != version) heads_.clear();  // another connection wrote
+    data_version_ = version;
+    return Status::Ok();
   }
+
+  // The head of `workspace` at this point of the transaction.
+  Result<AuditHead> get(Connection& c, std::string_view workspace, std::string_view operation) {
+    if (auto it = heads_.find(workspace); it != heads_.end()) return it->second;
+    auto head = read_head(c, workspace, operation);
+    if (head.ok()) heads_.emplace(std::string(workspace), *head);
+    return head;
+  }
+
+  // Moves the head of `workspace` on; undone if the mutation is rolled back.
+  void advance(std::string_view workspace, AuditHead next) {
+    auto it = heads_.find(workspace);  // present: get() came first
+    undo_.emplace_back(it->first, it->second);
+    it->second = std::move(next);
+    dirty_.insert(it->first);
+  }
+
+  void mutation_done(bool kept) override {
+    if (!kept) {
+      for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) heads_[u->first] = std::move(u->second);
+    }
+    undo_.clear();
+  }
+
+  Status before_commit(Connection& c) override {
+    constexpr std::string_view kOp = "advance the audit chain";
+    for (const std::string& workspace : dirty_) {
+      int rc;
+      auto stmt = c.prepare(
+          "INSERT INTO audit_heads (workspace, seq, hash) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (workspace) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+          rc);
+      if (!stmt) return error_status(rc, kOp);
+      const AuditHead& head = heads_.at(workspace);
+      stmt->bind(1, workspace).bind(2, head.seq).bind(3, head.hash);
+      if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+    }
+    return Status::Ok();
+  }
+
+  void end(bool committed) override {
+    // Heads advanced by a transaction that did not commit are not stored.
+    if (!committed) heads_.clear();
+    dirty_.clear();
+    undo_.clear();
+  }
+
+ private:
+  std::optional<std::int64_t> data_version_;
+  std::map<std::string, AuditHead, std::less<>> heads_;
+  std::set<std::string, std::less<>> dirty_;             // advanced in this transaction
+  std::vector<std::pair<std::string, AuditHead>> undo_;  // of the running mutation
+};
+
+// Appends `event` to the chain of `workspace`.
+// REQUIRES: inside a write transaction of the group commit.
+Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::string_view workspace,
+                    std::string_view operation) {
+  auto head = heads.get(c, workspace, operation);
+  if (!head.ok()) return head.status();
+  AuditHead next = detail::link_audit_event(event, workspace, *head);
+  int rc;
   auto stmt = c.prepare(
-      "INSERT INTO audit_heads (workspace, seq, hash) VALUES (?1, ?2, ?3) "
-      "ON CONFLICT (workspace) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+      "INSERT INTO audit_events (workspace, seq, id, event_type, provider_name, provider_id, "
+      "actor, caller_ip, user_agent, at, data, prev_hash, hash) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
       rc);
   if (!stmt) return error_status(rc, operation);
-  stmt->bind(1, workspace).bind(2, next.seq).bind(3, next.hash);
+  stmt->bind(kEvWorkspace + 1, event.workspace)
+      .bind(kEvSeq + 1, event.seq)
+      .bind(kEvId + 1, event.id)
+      .bind(kEvType + 1, event.event_type)
+      .bind(kEvProviderName + 1, event.provider_name)
+      .bind(kEvProviderId + 1, event.provider_id)
+      .bind(kEvActor + 1, event.actor)
+      .bind(kEvCallerIp + 1, event.caller_ip)
+      .bind(kEvUserAgent + 1, event.user_agent)
+      .bind(kEvAt + 1, to_millis(event.at))
+      .bind(kEvData + 1, event.data)
+      .bind(kEvPrevHash + 1, event.prev_hash)
+      .bind(kEvHash + 1, event.hash);
   rc = stmt->run();
-  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
+  // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
+  if (rc != SQLITE_DONE) return error_status(rc, operation);
+  heads.advance(workspace, std::move(next));
+  return Status::Ok();
 }
 
 // Fills record.credentials from connection_credentials, ordered by field.
@@ -646,19 +736,24 @@ class ReaderPool {
 class SqliteStorage final : public Storage {
  public:
   SqliteStorage(std::unique_ptr<Connection> writer,
-                std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+                std::vector<std::unique_ptr<Connection>> readers, const SqliteOptions& options)
+      : writer_(std::move(writer)),
+        committer_(
+            *writer_, writer_mu_, heads_,
+            GroupCommitOptions{.busy_timeout_ms = options.busy_timeout_ms,
+                               .max_batch = std::max<std::size_t>(options.max_batch_writes, 1)}),
+        readers_(std::move(readers)) {}
 
   Status insert_provider(const Provider& provider, AuditEvent event) override {
     constexpr std::string_view kOp = "insert a provider";
     return write(kOp, [&](Connection& c) -> Status {
-      auto version = stored_version(c, provider.workspace, provider.spec.name, kOp);
-      if (!version.ok()) return version.status();
-      if (version->has_value()) return detail::provider_exists();
-      Status status = write_provider_row(c, kInsertProvider, provider, kOp);
+      Status status = insert_provider_row(c, provider, kOp);
       if (!status.ok()) return status;
-      if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
-      return append_event(c, event, provider.workspace, kOp);
+      // A new id has no discovery row to replace.
+      if (provider.discovery) {
+        if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
+      }
+      return append_event(c, heads_, event, provider.workspace, kOp);
     });
   }
 
@@ -666,13 +761,10 @@ class SqliteStorage final : public Storage {
                          AuditEvent event) override {
     constexpr std::string_view kOp = "update a provider";
     return write(kOp, [&](Connection& c) -> Status {
-      Status status =
-          check_version(c, provider.workspace, provider.spec.name, expected_version, kOp);
-      if (!status.ok()) return status;
-      status = write_provider_row(c, kUpdateProvider, provider, kOp);
+      Status status = update_provider_row(c, provider, expected_version, kOp);
       if (!status.ok()) return status;
       if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
-      return append_event(c, event, provider.workspace, kOp);
+      return append_event(c, heads_, event, provider.workspace, kOp);
     });
   }
 
@@ -698,7 +790,7 @@ class SqliteStorage final : public Storage {
         if (sql.find("?3") != std::string_view::npos) stmt->bind(3, to_millis(event.at));
         if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
       }
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -706,8 +798,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "read a provider";
     return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
       int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      kProviderFrom + " WHERE workspace = ?1 AND name = ?2";
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                      " WHERE workspace = ?1 AND name = ?2";
       auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, workspace).bind(2, name);
@@ -840,7 +932,7 @@ class SqliteStorage final : public Storage {
         return Status(ErrorCode::kInternal, "an API key with the same id already exists");
       }
       if (rc != SQLITE_DONE) return error_status(rc, kOp);
-      return append_event(c, event, key.key.workspace, kOp);
+      return append_event(c, heads_, event, key.key.workspace, kOp);
     });
   }
 
@@ -895,7 +987,7 @@ class SqliteStorage final : public Storage {
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, id).bind(2, to_millis(at));
       if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -929,8 +1021,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "read a provider";
     return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
       int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      kProviderFrom + " WHERE id = ?1 AND workspace = ?2";
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                      " WHERE id = ?1 AND workspace = ?2";
       auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, id).bind(2, workspace);
@@ -980,7 +1072,7 @@ class SqliteStorage final : public Storage {
         stmt->bind(1, connection.id).bind(2, f.name).bind_blob(3, f.envelope);
         if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
       }
-      return append_event(c, event, connection.workspace, kOp);
+      return append_event(c, heads_, event, connection.workspace, kOp);
     });
   }
 
@@ -1048,7 +1140,7 @@ class SqliteStorage final : public Storage {
       stmt->bind(1, id).bind(2, workspace);
       if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
       if (sqlite3_changes(c.handle()) == 0) return detail::connection_not_found();
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -1056,7 +1148,7 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "append an audit event";
     return write(kOp, [&](Connection& c) -> Status {
       std::string workspace = event.workspace;
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -1064,8 +1156,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "list providers";
     return read<std::vector<Provider>>(kOp, [&](Connection& c) -> Result<std::vector<Provider>> {
       int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      kProviderFrom + " WHERE typeof(client_secret) = 'text' "
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                      " WHERE typeof(client_secret) = 'text' "
                                       "ORDER BY id LIMIT ?1";
       auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
@@ -1157,14 +1249,21 @@ class SqliteStorage final : public Storage {
     return values;
   }
 
+  Status run_write_for_test(const std::function<Status(sqlite3*)>& body) {
+    return write("run a test mutation", [&](Connection& c) { return body(c.handle()); });
+  }
+  bool wait_for_queued_writes(std::size_t count, std::chrono::milliseconds timeout) {
+    return committer_.wait_for_queued(count, timeout);
+  }
+  GroupCommitStats group_commit_stats() const { return committer_.stats(); }
+
  private:
-  // Runs `body(Connection&) -> Status` in a write transaction on the writer.
+  // Runs `body(Connection&) -> Status` in a write transaction on the writer,
+  // usually together with other callers' (group commit). Returns once the
+  // transaction committed, or with the error that kept it from committing.
   template <typename F>
   Status write(std::string_view operation, F&& body) {
-    return detail::without_exceptions(operation, [&]() -> Status {
-      std::lock_guard lock(writer_mu_);
-      return in_write_transaction(*writer_, operation, [&] { return body(*writer_); });
-    });
+    return committer_.run(operation, WriteBody(body));
   }
 
   // Runs `body(Connection&) -> Result<T>` on an idle reader.
@@ -1179,6 +1278,8 @@ class SqliteStorage final : public Storage {
   std::mutex writer_mu_;
   // Declared before readers_ so that it closes last and checkpoints the WAL.
   const std::unique_ptr<Connection> writer_;  // used only under writer_mu_
+  AuditHeads heads_;                          // used only under writer_mu_
+  GroupCommitter committer_;
   ReaderPool readers_;
 };
 
@@ -1216,7 +1317,8 @@ Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptio
     }
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<Storage>(new SqliteStorage(std::move(writer), std::move(readers)));
+  return std::unique_ptr<Storage>(
+      new SqliteStorage(std::move(writer), std::move(readers), options));
 }
 
 }  // namespace
@@ -1231,6 +1333,31 @@ Result<std::vector<std::string>> pragma_on_every_connection(Storage& storage,
   if (sqlite == nullptr) return Status(ErrorCode::kInternal, "not a SQLite storage");
   return detail::without_exceptions("read a pragma",
                                     [&] { return sqlite->pragma_on_every_connection(name); });
+}
+
+namespace {
+
+SqliteStorage* as_sqlite(Storage& storage) { return dynamic_cast<SqliteStorage*>(&storage); }
+
+Status not_sqlite() { return Status(ErrorCode::kInternal, "not a SQLite storage"); }
+
+}  // namespace
+
+Status run_write_for_test(Storage& storage, const std::function<Status(sqlite3*)>& body) {
+  auto* sqlite = as_sqlite(storage);
+  return sqlite == nullptr ? not_sqlite() : sqlite->run_write_for_test(body);
+}
+
+bool wait_for_queued_writes(Storage& storage, std::size_t count,
+                            std::chrono::milliseconds timeout) {
+  auto* sqlite = as_sqlite(storage);
+  return sqlite != nullptr && sqlite->wait_for_queued_writes(count, timeout);
+}
+
+Result<GroupCommitStats> group_commit_stats(Storage& storage) {
+  auto* sqlite = as_sqlite(storage);
+  if (sqlite == nullptr) return not_sqlite();
+  return sqlite->group_commit_stats();
 }
 
 }  // namespace sqlite
