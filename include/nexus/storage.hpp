@@ -235,6 +235,10 @@ struct SqliteOptions {
   // Group commit: the most concurrent writes that share one transaction (and
   // one fsync). 1 gives every write its own transaction.
   std::size_t max_batch_writes = 64;
+  // Providers kept decoded in memory for get_provider and get_provider_by_id
+  // (about 2 KiB each); 0 disables the cache. Reads from it are exact (see
+  // open_sqlite_storage).
+  std::size_t provider_cache_entries = 4096;
 };
 
 // Opens (creating if needed) the SQLite database at `path` and applies every
@@ -246,6 +250,14 @@ struct SqliteOptions {
 // A write returns only once its transaction is durable; when a group's
 // transaction cannot begin or commit, every write of the group fails and
 // nothing of it is stored.
+//
+// Provider reads (get_provider, get_provider_by_id) are served from an
+// in-process cache of decoded rows. It is exact, never stale: before serving
+// a cached row, a read asks its SQLite connection whether any other
+// connection (this process's writer, or another process) has committed since
+// that connection last looked (PRAGMA data_version), and if so empties the
+// cache and reads the row from the database. So a read never returns data
+// older than a write acknowledged to any caller, in this process or another.
 //
 // kUnavailable when the file cannot be opened or created; kInternal when a
 // migration fails (nothing of it is applied) or the database's schema is newer

@@ -5,7 +5,9 @@
 // and one fsync) and never meet SQLITE_BUSY among themselves; only another
 // process can make a write wait, up to the busy timeout. Readers take a
 // connection from a pool: in WAL mode they run concurrently with each other
-// and with the writer, each statement reading a consistent snapshot.
+// and with the writer, each statement reading a consistent snapshot. Point
+// reads of providers go through an in-process cache that every commit of any
+// connection clears (see ProviderCache).
 #include "storage/sqlite/sqlite_storage.hpp"
 
 #include <sqlite3.h>
@@ -34,6 +36,7 @@
 #include "nexus/vault.hpp"
 #include "storage/sqlite/group_commit.hpp"
 #include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/provider_cache.hpp"
 #include "storage/sqlite/provider_columns.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/storage_common.hpp"
@@ -276,7 +279,9 @@ Result<std::vector<T>> collect(Statement& stmt, std::string_view operation, Read
 }
 
 constexpr const char* kConnectionColumns =
-    "id, workspace, provider_id, provider_name, user_id, status, created_at, updated_at";
+    "connections.id, connections.workspace, connections.provider_id, connections.provider_name, "
+    "connections.user_id, connections.status, connections.created_at, connections.updated_at";
+constexpr int kConnectionColumnCount = 8;
 
 Result<ConnectionRecord> read_connection(const Statement& row) {
   ConnectionRecord c;
@@ -683,54 +688,63 @@ Status migrate(Connection& c, const std::string& path) {
 
 // Reader connections, each used by one thread at a time.
 class ReaderPool {
+  struct Reader {
+    std::unique_ptr<Connection> connection;
+    // PRAGMA data_version as this connection last reported it; it changes
+    // whenever another connection commits.
+    std::optional<std::int64_t> data_version;
+  };
+
  public:
   class Lease {
    public:
-    Lease(ReaderPool& pool, Connection* c) : pool_(&pool), c_(c) {}
-    Lease(Lease&& other) noexcept : pool_(other.pool_), c_(std::exchange(other.c_, nullptr)) {}
+    Lease(ReaderPool& pool, Reader* r) : pool_(&pool), r_(r) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), r_(std::exchange(other.r_, nullptr)) {}
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
-      if (c_ != nullptr) pool_->release(c_);
+      if (r_ != nullptr) pool_->release(r_);
     }
-    Connection& operator*() const { return *c_; }
-    Connection* operator->() const { return c_; }
+    Connection& operator*() const { return *r_->connection; }
+    Connection* operator->() const { return r_->connection.get(); }
+    std::optional<std::int64_t>& data_version() const { return r_->data_version; }
 
    private:
     ReaderPool* pool_;
-    Connection* c_;
+    Reader* r_;
   };
 
-  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections)
-      : connections_(std::move(connections)) {
-    for (auto& c : connections_) idle_.push_back(c.get());
+  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections) {
+    readers_.reserve(connections.size());
+    for (auto& c : connections) readers_.push_back(Reader{std::move(c), std::nullopt});
+    for (auto& r : readers_) idle_.push_back(&r);
   }
 
-  std::size_t size() const { return connections_.size(); }
+  std::size_t size() const { return readers_.size(); }
 
   // Waits for an idle connection.
   Lease acquire() {
     std::unique_lock lock(mu_);
     available_.wait(lock, [&] { return !idle_.empty(); });
-    Connection* c = idle_.back();
+    Reader* r = idle_.back();
     idle_.pop_back();
-    return Lease(*this, c);
+    return Lease(*this, r);
   }
 
  private:
-  void release(Connection* c) {
+  void release(Reader* r) {
     {
       std::lock_guard lock(mu_);
-      idle_.push_back(c);  // capacity for every connection was reserved by the constructor
+      idle_.push_back(r);  // capacity for every reader was reserved by the constructor
     }
     available_.notify_one();
   }
 
-  const std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Reader> readers_;  // never resized after construction
   std::mutex mu_;
   std::condition_variable available_;
-  std::vector<Connection*> idle_;  // GUARDED_BY(mu_)
+  std::vector<Reader*> idle_;  // GUARDED_BY(mu_)
 };
 
 class SqliteStorage final : public Storage {
@@ -742,7 +756,8 @@ class SqliteStorage final : public Storage {
             *writer_, writer_mu_, heads_,
             GroupCommitOptions{.busy_timeout_ms = options.busy_timeout_ms,
                                .max_batch = std::max<std::size_t>(options.max_batch_writes, 1)}),
-        readers_(std::move(readers)) {}
+        readers_(std::move(readers)),
+        providers_(options.provider_cache_entries) {}
 
   Status insert_provider(const Provider& provider, AuditEvent event) override {
     constexpr std::string_view kOp = "insert a provider";
@@ -795,19 +810,10 @@ class SqliteStorage final : public Storage {
   }
 
   Result<Provider> get_provider(std::string_view workspace, std::string_view name) override {
-    constexpr std::string_view kOp = "read a provider";
-    return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
-      int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
-                                      " WHERE workspace = ?1 AND name = ?2";
-      auto stmt = c.prepare(kSql, rc);
-      if (!stmt) return error_status(rc, kOp);
-      stmt->bind(1, workspace).bind(2, name);
-      rc = stmt->step();
-      if (rc == SQLITE_ROW) return read_provider(*stmt);
-      if (rc == SQLITE_DONE) return detail::provider_not_found();
-      return error_status(rc, kOp);
-    });
+    static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                    " WHERE workspace = ?1 AND name = ?2";
+    return cached_provider(kSql, workspace, name,
+                           [&] { return providers_.by_name(workspace, name); });
   }
 
   Result<std::vector<Provider>> list_providers(const ProviderListQuery& query) override {
@@ -1018,19 +1024,9 @@ class SqliteStorage final : public Storage {
   }
 
   Result<Provider> get_provider_by_id(std::string_view workspace, std::string_view id) override {
-    constexpr std::string_view kOp = "read a provider";
-    return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
-      int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
-                                      " WHERE id = ?1 AND workspace = ?2";
-      auto stmt = c.prepare(kSql, rc);
-      if (!stmt) return error_status(rc, kOp);
-      stmt->bind(1, id).bind(2, workspace);
-      rc = stmt->step();
-      if (rc == SQLITE_ROW) return read_provider(*stmt);
-      if (rc == SQLITE_DONE) return detail::provider_not_found();
-      return error_status(rc, kOp);
-    });
+    static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                    " WHERE workspace = ?1 AND id = ?2";
+    return cached_provider(kSql, workspace, id, [&] { return providers_.by_id(workspace, id); });
   }
 
   Status insert_connection(const ConnectionRecord& connection, AuditEvent event) override {
@@ -1080,10 +1076,18 @@ class SqliteStorage final : public Storage {
                                           std::string_view id) override {
     constexpr std::string_view kOp = "read a connection";
     return read<ConnectionRecord>(kOp, [&](Connection& c) -> Result<ConnectionRecord> {
+      // The row and its sealed values in one statement: one read transaction.
+      // Sorted here rather than by SQL, which would sort in a temporary
+      // b-tree.
+      static const std::string kSql =
+          std::string("SELECT ") + kConnectionColumns +
+          ", f.field, f.envelope FROM connections LEFT JOIN connection_credentials f ON "
+          "f.connection_id = connections.id WHERE connections.id = ?1 AND "
+          "connections.workspace = ?2";
+      constexpr int kField = kConnectionColumnCount;
+      constexpr int kEnvelope = kConnectionColumnCount + 1;
       int rc;
-      auto stmt = c.prepare(std::string("SELECT ") + kConnectionColumns +
-                                " FROM connections WHERE id = ?1 AND workspace = ?2",
-                            rc);
+      auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, id).bind(2, workspace);
       rc = stmt->step();
@@ -1091,8 +1095,13 @@ class SqliteStorage final : public Storage {
       if (rc != SQLITE_ROW) return error_status(rc, kOp);
       auto record = read_connection(*stmt);
       if (!record.ok()) return record;
-      Status status = read_credentials(c, record.value(), kOp);
-      if (!status.ok()) return status;
+      for (; rc == SQLITE_ROW; rc = stmt->step()) {
+        if (stmt->is_null(kField)) break;  // no sealed values (provider deleted)
+        record->credentials.push_back(SealedField{stmt->text(kField), stmt->blob(kEnvelope)});
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return error_status(rc, kOp);
+      std::sort(record->credentials.begin(), record->credentials.end(),
+                [](const SealedField& a, const SealedField& b) { return a.name < b.name; });
       return record;
     });
   }
@@ -1256,6 +1265,7 @@ class SqliteStorage final : public Storage {
     return committer_.wait_for_queued(count, timeout);
   }
   GroupCommitStats group_commit_stats() const { return committer_.stats(); }
+  std::size_t cached_providers() const { return providers_.size(); }
 
  private:
   // Runs `body(Connection&) -> Status` in a write transaction on the writer,
@@ -1264,6 +1274,56 @@ class SqliteStorage final : public Storage {
   template <typename F>
   Status write(std::string_view operation, F&& body) {
     return committer_.run(operation, WriteBody(body));
+  }
+
+  // Whether `reader` saw any other connection (this process's writer, or
+  // another process) commit since it last asked; if so the provider cache is
+  // cleared. Afterwards no cached row is older than what this reader's next
+  // statement sees: every commit is followed, on each reader, by a clear
+  // before that reader vouches for a cached row again.
+  Result<bool> revalidate(ReaderPool::Lease& reader, std::string_view operation) {
+    int rc;
+    auto stmt = reader->prepare("PRAGMA data_version", rc);
+    if (!stmt) return error_status(rc, operation);
+    if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, operation);
+    const std::int64_t version = stmt->integer(0);
+    if (reader.data_version() == version) return false;
+    providers_.clear();
+    reader.data_version() = version;
+    return true;
+  }
+
+  template <typename Lookup>
+  Result<Provider> cached_provider(const std::string& sql, std::string_view workspace,
+                                   std::string_view key, Lookup&& lookup) {
+    constexpr std::string_view kOp = "read a provider";
+    return detail::without_exceptions(kOp, [&]() -> Result<Provider> {
+      ReaderPool::Lease reader = readers_.acquire();
+      std::uint64_t generation = 0;
+      if (providers_.enabled()) {
+        // A hit is served once this reader vouches that nothing committed
+        // since it last looked; a miss needs no such check, since the row
+        // read below is current and is dropped if a clear comes first.
+        if (std::shared_ptr<const Provider> hit = lookup()) {
+          Result<bool> changed = revalidate(reader, kOp);
+          if (!changed.ok()) return changed.status();
+          if (!*changed) return Provider(*hit);
+        }
+        generation = providers_.generation();  // before the statement's snapshot
+      }
+      int rc;
+      auto stmt = reader->prepare(sql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, workspace).bind(2, key);
+      rc = stmt->step();
+      if (rc == SQLITE_DONE) return detail::provider_not_found();
+      if (rc != SQLITE_ROW) return error_status(rc, kOp);
+      Result<Provider> provider = read_provider(*stmt);
+      // A secret still in clear (schema version 1) is sealed at startup;
+      // until then it is not kept in memory longer than the call.
+      if (provider.ok() && !provider->spec.client_secret) providers_.insert(generation, *provider);
+      return provider;
+    });
   }
 
   // Runs `body(Connection&) -> Result<T>` on an idle reader.
@@ -1281,6 +1341,7 @@ class SqliteStorage final : public Storage {
   AuditHeads heads_;                          // used only under writer_mu_
   GroupCommitter committer_;
   ReaderPool readers_;
+  ProviderCache providers_;
 };
 
 Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptions& options) {
@@ -1358,6 +1419,12 @@ Result<GroupCommitStats> group_commit_stats(Storage& storage) {
   auto* sqlite = as_sqlite(storage);
   if (sqlite == nullptr) return not_sqlite();
   return sqlite->group_commit_stats();
+}
+
+Result<std::size_t> cached_providers(Storage& storage) {
+  auto* sqlite = as_sqlite(storage);
+  if (sqlite == nullptr) return not_sqlite();
+  return sqlite->cached_providers();
 }
 
 }  // namespace sqlite

@@ -39,4 +39,7 @@ bool wait_for_queued_writes(Storage& storage, std::size_t count, std::chrono::mi
 // Transactions committed and the mutations they carried, since opening.
 Result<GroupCommitStats> group_commit_stats(Storage& storage);
 
+// How many providers the read cache holds.
+Result<std::size_t> cached_providers(Storage& storage);
+
 }  // namespace nexus::sqlite
