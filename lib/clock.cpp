@@ -43,21 +43,37 @@ std::string format_rfc3339(Timestamp t) {
   auto day = floor<days>(t);
   year_month_day ymd{day};
   hh_mm_ss<milliseconds> hms{t - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                int(hms.minutes().count()), int(hms.seconds().count()),
-                int(hms.subseconds().count()));
-  return buf;
+  const int year = int(ymd.year());
+  if (year < 0 || year > 9999) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+                  unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                  int(hms.minutes().count()), int(hms.seconds().count()),
+                  int(hms.subseconds().count()));
+    return buf;
+  }
+  // Every response and log line carries timestamps: digits by hand, not
+  // through snprintf's format parser.
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](std::size_t end, unsigned value) {  // right-aligned digits ending at `end`
+    for (std::size_t i = end; value != 0; --i, value /= 10) out[i] = char('0' + value % 10);
+  };
+  put(3, unsigned(year));
+  put(6, unsigned(ymd.month()));
+  put(9, unsigned(ymd.day()));
+  put(12, unsigned(hms.hours().count()));
+  put(15, unsigned(hms.minutes().count()));
+  put(18, unsigned(hms.seconds().count()));
+  put(22, unsigned(hms.subseconds().count()));
+  return out;
 }
 
 std::optional<Timestamp> parse_rfc3339(std::string_view s) {
   using namespace std::chrono;
   int y, mo, d, h, mi, sec;
-  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
-      !digits(s, 17, 2, sec)) {
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec)) {
     return std::nullopt;
   }
   year_month_day ymd{year{y}, month{unsigned(mo)}, day{unsigned(d)}};

@@ -34,8 +34,8 @@ struct ProviderListQuery {
 struct AuditScan {
   std::string workspace;
   std::optional<std::string> event_type;
-  std::optional<Timestamp> since;   // inclusive
-  std::optional<Timestamp> until;   // exclusive
+  std::optional<Timestamp> since;  // inclusive
+  std::optional<Timestamp> until;  // exclusive
   std::optional<std::string> provider_name;
   std::optional<std::int64_t> before_seq;  // exclusive
   std::size_t limit = 50;                  // REQUIRES: >= 1
@@ -86,7 +86,7 @@ struct EnvelopeRef {
   std::string workspace;
   std::string owner_kind;  // "provider" or "connection"
   std::string owner_id;
-  std::string field;       // "client_secret" or "credentials.NAME"
+  std::string field;  // "client_secret" or "credentials.NAME"
   std::string envelope;
   friend bool operator==(const EnvelopeRef&, const EnvelopeRef&) = default;
 };
@@ -180,8 +180,7 @@ class Storage {
   // --- Connections and sealed values ---
 
   // kProviderNotFound when no provider has this id in the workspace.
-  virtual Result<Provider> get_provider_by_id(std::string_view workspace,
-                                              std::string_view id) = 0;
+  virtual Result<Provider> get_provider_by_id(std::string_view workspace, std::string_view id) = 0;
 
   // Stores a new connection. kProviderNotFound when its provider (by id) is
   // gone, so a connection never outlives the check.
@@ -241,16 +240,41 @@ class Storage {
 std::unique_ptr<Storage> make_memory_storage();
 
 struct SqliteOptions {
-  // How long a writer waits for another process's lock before kUnavailable.
+  // How long a write may wait, from the moment it is called, for another
+  // process's lock before kUnavailable. Writes waiting together share one
+  // wait: no caller waits much longer than this, however many are queued.
   int busy_timeout_ms = 5000;
   // Reader connections kept open (writes use one dedicated connection).
   std::size_t read_connections = 8;
   // Create the file's parent directory when missing.
   bool create_parent_directory = true;
+  // Group commit: the most concurrent writes that share one transaction (and
+  // one fsync). 1 gives every write its own transaction.
+  std::size_t max_batch_writes = 64;
+  // Providers kept decoded in memory for get_provider and get_provider_by_id
+  // (about 2 KiB each); 0 disables the cache. Reads from it are exact (see
+  // open_sqlite_storage).
+  std::size_t provider_cache_entries = 4096;
 };
 
 // Opens (creating if needed) the SQLite database at `path` and applies every
 // pending schema migration. WAL, synchronous=FULL, foreign keys on.
+//
+// Writes: concurrent writes are committed in groups. Each write still runs in
+// its own savepoint: one that fails (a taken name, a version conflict) rolls
+// back alone and reports its own error while the others of its group commit.
+// A write returns only once its transaction is durable; when a group's
+// transaction cannot begin or commit, every write of the group fails and
+// nothing of it is stored.
+//
+// Provider reads (get_provider, get_provider_by_id) are served from an
+// in-process cache of decoded rows. It is exact, never stale: before serving
+// a cached row, a read asks its SQLite connection whether any other
+// connection (this process's writer, or another process) has committed since
+// that connection last looked (PRAGMA data_version), and if so empties the
+// cache and reads the row from the database. So a read never returns data
+// older than a write acknowledged to any caller, in this process or another.
+//
 // kUnavailable when the file cannot be opened or created; kInternal when a
 // migration fails (nothing of it is applied) or the database's schema is newer
 // than this library knows.

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# HTTP benchmark (not a test): wrk for 10 s each against GET /healthz and
-# GET /v1/providers/github, 64 connections, on a server holding 1,000
-# providers; then the idle RSS with 10,000 providers.
+# HTTP benchmark (not a test): wrk for 10 s each against GET /healthz,
+# GET /v1/providers/github and GET /v1/token/{id} (an api_key connection; each
+# read commits a durable audit event), 64 connections, on a server holding
+# 1,000 providers; then the idle RSS with 10,000 providers.
 #
 #   tests/bench/http.sh [build-dir]      (default: build)
 #
 # Environment: DURATION (10s), CONNECTIONS (64), WRK_THREADS (2),
 # NEXUS_THREADS (the server's default when unset), DATABASE (sqlite in a temp
 # dir; "memory:" to leave the disk out).
-# Target: provider route >= 60% of /healthz throughput, p99 < 10 ms; idle
-# RSS < 30 MB with 10,000 providers. Record results in docs/performance.md.
+# Targets: provider route >= 60% of /healthz throughput, p99 < 10 ms; token
+# route >= 50% of /healthz throughput; idle RSS < 30 MB with 10,000 providers.
+# Record results in docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
@@ -75,6 +77,15 @@ curl -sS -o /dev/null -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -
   "scopes": ["repo", "read:user"], "description": "GitHub OAuth App", "category": "developer"}' \
   "$base/v1/providers"
 seed 1 999
+# An api_key provider and one connection, for the token route.
+curl -sS -o /dev/null -H "X-API-Key: $KEY" -H 'Content-Type: application/json' --data-binary '{
+  "name": "stripe", "auth_type": "api_key", "api_base_url": "https://api.stripe.com",
+  "credential_schema": {"fields": [{"name": "secret_key", "label": "Secret Key"}]}}' \
+  "$base/v1/providers"
+connection=$(curl -sS -H "X-API-Key: $KEY" -H 'Content-Type: application/json' --data-binary '{
+  "provider_name": "stripe", "user_id": "bench-user",
+  "credentials": {"secret_key": "sk_test_bench"}}' "$base/v1/connections" | jq -r .connection_id)
+[[ $connection == con_* ]] || { echo "http.sh: could not create a connection" >&2; exit 1; }
 count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
 echo "server: $threads threads, $DATABASE, $count providers; wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION"
 
@@ -93,8 +104,14 @@ run_wrk() {  # name, url, extra wrk args
 }
 run_wrk healthz "$base/healthz"
 run_wrk provider "$base/v1/providers/github" -H "X-API-Key: $KEY"
+run_wrk token "$base/v1/token/$connection" -H "X-API-Key: $KEY"
 awk -v a="$provider_rps" -v b="$healthz_rps" \
-  'BEGIN { printf "provider / healthz throughput: %.0f%% (target >= 60%%)\n", 100 * a / b }'
+  'BEGIN { printf "provider / healthz throughput: %.0f%% (target >= 60%%; p99 < 10 ms)\n", 100 * a / b }'
+awk -v a="$token_rps" -v b="$healthz_rps" \
+  'BEGIN { printf "token / healthz throughput: %.0f%% (target >= 50%%)\n", 100 * a / b }'
+# Every acknowledged token read left its event, and the chain still links.
+curl -sS -H "X-API-Key: $KEY" "$base/v1/audit/verify" |
+  jq -r '"audit chain after the runs: \(.events_checked) events, verified: \(.ok)"'
 echo "RSS after the runs (1,000 providers): $(rss_mb) MB"
 
 # Idle RSS with 10,000 providers, after a fresh start (what an idle server

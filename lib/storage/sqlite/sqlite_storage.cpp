@@ -1,11 +1,13 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 //
-// SQLite storage. One writer connection behind a mutex carries every write,
-// so writers of this process queue on the mutex and never meet SQLITE_BUSY
-// among themselves; only another process can make a write wait, up to the
-// busy timeout. Readers take a connection from a pool: in WAL mode they run
-// concurrently with each other and with the writer, each statement reading a
-// consistent snapshot.
+// SQLite storage. One writer connection carries every write: writers of this
+// process queue for it (group commit: a batch of them shares one transaction
+// and one fsync) and never meet SQLITE_BUSY among themselves; only another
+// process can make a write wait, up to the busy timeout. Readers take a
+// connection from a pool: in WAL mode they run concurrently with each other
+// and with the writer, each statement reading a consistent snapshot. Point
+// reads of providers go through an in-process cache that every commit of any
+// connection clears (see ProviderCache).
 #include "storage/sqlite/sqlite_storage.hpp"
 
 #include <sqlite3.h>
@@ -15,11 +17,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -30,7 +34,9 @@
 #include "nexus/clock.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
+#include "storage/sqlite/group_commit.hpp"
 #include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/provider_cache.hpp"
 #include "storage/sqlite/provider_columns.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/storage_common.hpp"
@@ -87,12 +93,14 @@ constexpr std::string_view kInsertProvider =
     "params, credential_schema, description, category, created_at, updated_at, version) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, ?20, ?21)";
+// Changes nothing unless the stored version is ?22, the one expected.
 constexpr std::string_view kUpdateProvider =
     "UPDATE providers SET id = ?1, auth_type = ?4, client_id = ?5, client_secret = ?6, "
     "issuer = ?7, auth_url = ?8, token_url = ?9, api_base_url = ?10, user_info_endpoint = ?11, "
     "jwks_uri = ?12, enable_discovery = ?13, scopes = ?14, params = ?15, "
     "credential_schema = ?16, description = ?17, category = ?18, created_at = ?19, "
-    "updated_at = ?20, version = ?21 WHERE workspace = ?2 AND name = ?3";
+    "updated_at = ?20, version = ?21 WHERE workspace = ?2 AND name = ?3 AND version = ?22";
+constexpr int kExpectedVersionParameter = 22;
 
 constexpr const char* kAuditColumns =
     "workspace, seq, id, event_type, provider_name, provider_id, actor, caller_ip, user_agent, "
@@ -271,7 +279,9 @@ Result<std::vector<T>> collect(Statement& stmt, std::string_view operation, Read
 }
 
 constexpr const char* kConnectionColumns =
-    "id, workspace, provider_id, provider_name, user_id, status, created_at, updated_at";
+    "connections.id, connections.workspace, connections.provider_id, connections.provider_name, "
+    "connections.user_id, connections.status, connections.created_at, connections.updated_at";
+constexpr int kConnectionColumnCount = 8;
 
 Result<ConnectionRecord> read_connection(const Statement& row) {
   ConnectionRecord c;
@@ -301,7 +311,6 @@ constexpr std::string_view kAllEnvelopes =
     "UNION ALL SELECT c.workspace, 'connection', c.id, 'credentials.' || f.field, f.envelope "
     "FROM connection_credentials f JOIN connections c ON c.id = f.connection_id "
     "ORDER BY 2, 3, 4";
-
 
 // Rolls back whatever the connection still has open when it goes out of
 // scope: an error return, a failed COMMIT or an exception.
@@ -392,19 +401,40 @@ Status write_discovery_row(Connection& c, const Provider& provider, std::string_
   return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
 }
 
-// Writes the provider row with `sql` (kInsertProvider or kUpdateProvider).
-Status write_provider_row(Connection& c, std::string_view sql, const Provider& provider,
-                          std::string_view operation) {
+// Inserts the provider row. The UNIQUE (workspace, name) constraint reports a
+// taken name, so no read precedes the write.
+Status insert_provider_row(Connection& c, const Provider& provider, std::string_view operation) {
   int rc;
-  auto stmt = c.prepare(sql, rc);
+  auto stmt = c.prepare(kInsertProvider, rc);
   if (!stmt) return error_status(rc, operation);
   bind_provider(*stmt, provider);
   rc = stmt->run();
   if (rc == SQLITE_DONE) return Status::Ok();
-  // The (workspace, name) pair was checked inside this transaction, so the
-  // primary key is the constraint that failed.
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return detail::provider_id_taken();
-  return error_status(rc, operation);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::provider_exists();
+  if (rc != SQLITE_CONSTRAINT_PRIMARYKEY) return error_status(rc, operation);
+  // The id is taken; a taken name, checked in whichever order, says more.
+  stmt.reset();
+  auto version = stored_version(c, provider.workspace, provider.spec.name, operation);
+  if (!version.ok()) return version.status();
+  return version->has_value() ? detail::provider_exists() : detail::provider_id_taken();
+}
+
+// Replaces the provider row when it is stored at `expected_version`.
+Status update_provider_row(Connection& c, const Provider& provider, std::int64_t expected_version,
+                           std::string_view operation) {
+  int rc;
+  {
+    auto stmt = c.prepare(kUpdateProvider, rc);
+    if (!stmt) return error_status(rc, operation);
+    bind_provider(*stmt, provider);
+    stmt->bind(kExpectedVersionParameter, expected_version);
+    rc = stmt->run();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return detail::provider_id_taken();
+    if (rc != SQLITE_DONE) return error_status(rc, operation);
+  }
+  if (sqlite3_changes(c.handle()) > 0) return Status::Ok();
+  // Nothing matched: tell a missing provider from a stale version.
+  return check_version(c, provider.workspace, provider.spec.name, expected_version, operation);
 }
 
 Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::string_view operation) {
@@ -418,47 +448,112 @@ Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::stri
   return error_status(rc, operation);
 }
 
-// Appends `event` to the chain of `workspace` and advances its head.
-// REQUIRES: inside a write transaction.
-Status append_event(Connection& c, AuditEvent& event, std::string_view workspace,
-                    std::string_view operation) {
-  auto head = read_head(c, workspace, operation);
-  if (!head.ok()) return head.status();
-  const AuditHead next = detail::link_audit_event(event, workspace, *head);
-  int rc;
-  {
-    auto stmt = c.prepare(
-        "INSERT INTO audit_events (workspace, seq, id, event_type, provider_name, provider_id, "
-        "actor, caller_ip, user_agent, at, data, prev_hash, hash) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        rc);
-    if (!stmt) return error_status(rc, operation);
-    stmt->bind(kEvWorkspace + 1, event.workspace)
-        .bind(kEvSeq + 1, event.seq)
-        .bind(kEvId + 1, event.id)
-        .bind(kEvType + 1, event.event_type)
-        .bind(kEvProviderName + 1, event.provider_name)
-        .bind(kEvProviderId + 1, event.provider_id)
-        .bind(kEvActor + 1, event.actor)
-        .bind(kEvCallerIp + 1, event.caller_ip)
-        .bind(kEvUserAgent + 1, event.user_agent)
-        .bind(kEvAt + 1, to_millis(event.at))
-        .bind(kEvData + 1, event.data)
-        .bind(kEvPrevHash + 1, event.prev_hash)
-        .bind(kEvHash + 1, event.hash);
-    rc = stmt->run();
-    // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
-    if (rc != SQLITE_DONE) return error_status(rc, operation);
+// The audit chain heads of the workspaces this process appends to, on the
+// writer's side. Kept across write transactions while no other connection
+// commits (checked at the start of each one: the writer's PRAGMA
+// data_version changes only for other connections' commits), and written to
+// audit_heads once per transaction, however many events it appends. Used
+// only by the group commit's leader, with the writer's mutex held.
+class AuditHeads final : public BatchHooks {
+ public:
+  Status begin(Connection& c) override {
+    constexpr std::string_view kOp = "begin a write transaction";
+    int rc;
+    auto stmt = c.prepare("PRAGMA data_version", rc);
+    if (!stmt) return error_status(rc, kOp);
+    if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
+    const std::int64_t version = stmt->integer(0);
+    if (data_version_ != version) heads_.clear();  // another connection wrote
+    data_version_ = version;
+    return Status::Ok();
   }
+
+  // The head of `workspace` at this point of the transaction.
+  Result<AuditHead> get(Connection& c, std::string_view workspace, std::string_view operation) {
+    if (auto it = heads_.find(workspace); it != heads_.end()) return it->second;
+    auto head = read_head(c, workspace, operation);
+    if (head.ok()) heads_.emplace(std::string(workspace), *head);
+    return head;
+  }
+
+  // Moves the head of `workspace` on; undone if the mutation is rolled back.
+  void advance(std::string_view workspace, AuditHead next) {
+    auto it = heads_.find(workspace);  // present: get() came first
+    undo_.emplace_back(it->first, it->second);
+    it->second = std::move(next);
+    dirty_.insert(it->first);
+  }
+
+  void mutation_done(bool kept) override {
+    if (!kept) {
+      for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) heads_[u->first] = std::move(u->second);
+    }
+    undo_.clear();
+  }
+
+  Status before_commit(Connection& c) override {
+    constexpr std::string_view kOp = "advance the audit chain";
+    for (const std::string& workspace : dirty_) {
+      int rc;
+      auto stmt = c.prepare(
+          "INSERT INTO audit_heads (workspace, seq, hash) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (workspace) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+          rc);
+      if (!stmt) return error_status(rc, kOp);
+      const AuditHead& head = heads_.at(workspace);
+      stmt->bind(1, workspace).bind(2, head.seq).bind(3, head.hash);
+      if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
+    }
+    return Status::Ok();
+  }
+
+  void end(bool committed) override {
+    // Heads advanced by a transaction that did not commit are not stored.
+    if (!committed) heads_.clear();
+    dirty_.clear();
+    undo_.clear();
+  }
+
+ private:
+  std::optional<std::int64_t> data_version_;
+  std::map<std::string, AuditHead, std::less<>> heads_;
+  std::set<std::string, std::less<>> dirty_;             // advanced in this transaction
+  std::vector<std::pair<std::string, AuditHead>> undo_;  // of the running mutation
+};
+
+// Appends `event` to the chain of `workspace`.
+// REQUIRES: inside a write transaction of the group commit.
+Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::string_view workspace,
+                    std::string_view operation) {
+  auto head = heads.get(c, workspace, operation);
+  if (!head.ok()) return head.status();
+  AuditHead next = detail::link_audit_event(event, workspace, *head);
+  int rc;
   auto stmt = c.prepare(
-      "INSERT INTO audit_heads (workspace, seq, hash) VALUES (?1, ?2, ?3) "
-      "ON CONFLICT (workspace) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+      "INSERT INTO audit_events (workspace, seq, id, event_type, provider_name, provider_id, "
+      "actor, caller_ip, user_agent, at, data, prev_hash, hash) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
       rc);
   if (!stmt) return error_status(rc, operation);
-  stmt->bind(1, workspace).bind(2, next.seq).bind(3, next.hash);
+  stmt->bind(kEvWorkspace + 1, event.workspace)
+      .bind(kEvSeq + 1, event.seq)
+      .bind(kEvId + 1, event.id)
+      .bind(kEvType + 1, event.event_type)
+      .bind(kEvProviderName + 1, event.provider_name)
+      .bind(kEvProviderId + 1, event.provider_id)
+      .bind(kEvActor + 1, event.actor)
+      .bind(kEvCallerIp + 1, event.caller_ip)
+      .bind(kEvUserAgent + 1, event.user_agent)
+      .bind(kEvAt + 1, to_millis(event.at))
+      .bind(kEvData + 1, event.data)
+      .bind(kEvPrevHash + 1, event.prev_hash)
+      .bind(kEvHash + 1, event.hash);
   rc = stmt->run();
-  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
+  // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
+  if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
+  if (rc != SQLITE_DONE) return error_status(rc, operation);
+  heads.advance(workspace, std::move(next));
+  return Status::Ok();
 }
 
 // Fills record.credentials from connection_credentials, ordered by field.
@@ -608,72 +703,87 @@ Status migrate(Connection& c, const std::string& path) {
 
 // Reader connections, each used by one thread at a time.
 class ReaderPool {
+  struct Reader {
+    std::unique_ptr<Connection> connection;
+    // PRAGMA data_version as this connection last reported it; it changes
+    // whenever another connection commits.
+    std::optional<std::int64_t> data_version;
+  };
+
  public:
   class Lease {
    public:
-    Lease(ReaderPool& pool, Connection* c) : pool_(&pool), c_(c) {}
-    Lease(Lease&& other) noexcept : pool_(other.pool_), c_(std::exchange(other.c_, nullptr)) {}
+    Lease(ReaderPool& pool, Reader* r) : pool_(&pool), r_(r) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), r_(std::exchange(other.r_, nullptr)) {}
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
-      if (c_ != nullptr) pool_->release(c_);
+      if (r_ != nullptr) pool_->release(r_);
     }
-    Connection& operator*() const { return *c_; }
-    Connection* operator->() const { return c_; }
+    Connection& operator*() const { return *r_->connection; }
+    Connection* operator->() const { return r_->connection.get(); }
+    std::optional<std::int64_t>& data_version() const { return r_->data_version; }
 
    private:
     ReaderPool* pool_;
-    Connection* c_;
+    Reader* r_;
   };
 
-  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections)
-      : connections_(std::move(connections)) {
-    for (auto& c : connections_) idle_.push_back(c.get());
+  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections) {
+    readers_.reserve(connections.size());
+    for (auto& c : connections) readers_.push_back(Reader{std::move(c), std::nullopt});
+    for (auto& r : readers_) idle_.push_back(&r);
   }
 
-  std::size_t size() const { return connections_.size(); }
+  std::size_t size() const { return readers_.size(); }
 
   // Waits for an idle connection.
   Lease acquire() {
     std::unique_lock lock(mu_);
     available_.wait(lock, [&] { return !idle_.empty(); });
-    Connection* c = idle_.back();
+    Reader* r = idle_.back();
     idle_.pop_back();
-    return Lease(*this, c);
+    return Lease(*this, r);
   }
 
  private:
-  void release(Connection* c) {
+  void release(Reader* r) {
     {
       std::lock_guard lock(mu_);
-      idle_.push_back(c);  // capacity for every connection was reserved by the constructor
+      idle_.push_back(r);  // capacity for every reader was reserved by the constructor
     }
     available_.notify_one();
   }
 
-  const std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Reader> readers_;  // never resized after construction
   std::mutex mu_;
   std::condition_variable available_;
-  std::vector<Connection*> idle_;  // GUARDED_BY(mu_)
+  std::vector<Reader*> idle_;  // GUARDED_BY(mu_)
 };
 
 class SqliteStorage final : public Storage {
  public:
   SqliteStorage(std::unique_ptr<Connection> writer,
-                std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+                std::vector<std::unique_ptr<Connection>> readers, const SqliteOptions& options)
+      : writer_(std::move(writer)),
+        committer_(
+            *writer_, writer_mu_, heads_,
+            GroupCommitOptions{.busy_timeout_ms = options.busy_timeout_ms,
+                               .max_batch = std::max<std::size_t>(options.max_batch_writes, 1)}),
+        readers_(std::move(readers)),
+        providers_(options.provider_cache_entries) {}
 
   Status insert_provider(const Provider& provider, AuditEvent event) override {
     constexpr std::string_view kOp = "insert a provider";
     return write(kOp, [&](Connection& c) -> Status {
-      auto version = stored_version(c, provider.workspace, provider.spec.name, kOp);
-      if (!version.ok()) return version.status();
-      if (version->has_value()) return detail::provider_exists();
-      Status status = write_provider_row(c, kInsertProvider, provider, kOp);
+      Status status = insert_provider_row(c, provider, kOp);
       if (!status.ok()) return status;
-      if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
-      return append_event(c, event, provider.workspace, kOp);
+      // A new id has no discovery row to replace.
+      if (provider.discovery) {
+        if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
+      }
+      return append_event(c, heads_, event, provider.workspace, kOp);
     });
   }
 
@@ -681,13 +791,10 @@ class SqliteStorage final : public Storage {
                          AuditEvent event) override {
     constexpr std::string_view kOp = "update a provider";
     return write(kOp, [&](Connection& c) -> Status {
-      Status status =
-          check_version(c, provider.workspace, provider.spec.name, expected_version, kOp);
-      if (!status.ok()) return status;
-      status = write_provider_row(c, kUpdateProvider, provider, kOp);
+      Status status = update_provider_row(c, provider, expected_version, kOp);
       if (!status.ok()) return status;
       if (status = write_discovery_row(c, provider, kOp); !status.ok()) return status;
-      return append_event(c, event, provider.workspace, kOp);
+      return append_event(c, heads_, event, provider.workspace, kOp);
     });
   }
 
@@ -713,24 +820,15 @@ class SqliteStorage final : public Storage {
         if (sql.find("?3") != std::string_view::npos) stmt->bind(3, to_millis(event.at));
         if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
       }
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
   Result<Provider> get_provider(std::string_view workspace, std::string_view name) override {
-    constexpr std::string_view kOp = "read a provider";
-    return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
-      int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      kProviderFrom + " WHERE workspace = ?1 AND name = ?2";
-      auto stmt = c.prepare(kSql, rc);
-      if (!stmt) return error_status(rc, kOp);
-      stmt->bind(1, workspace).bind(2, name);
-      rc = stmt->step();
-      if (rc == SQLITE_ROW) return read_provider(*stmt);
-      if (rc == SQLITE_DONE) return detail::provider_not_found();
-      return error_status(rc, kOp);
-    });
+    static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                    " WHERE workspace = ?1 AND name = ?2";
+    return cached_provider(kSql, workspace, name,
+                           [&] { return providers_.by_name(workspace, name); });
   }
 
   Result<std::vector<Provider>> list_providers(const ProviderListQuery& query) override {
@@ -855,7 +953,7 @@ class SqliteStorage final : public Storage {
         return Status(ErrorCode::kInternal, "an API key with the same id already exists");
       }
       if (rc != SQLITE_DONE) return error_status(rc, kOp);
-      return append_event(c, event, key.key.workspace, kOp);
+      return append_event(c, heads_, event, key.key.workspace, kOp);
     });
   }
 
@@ -910,7 +1008,7 @@ class SqliteStorage final : public Storage {
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, id).bind(2, to_millis(at));
       if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -941,19 +1039,9 @@ class SqliteStorage final : public Storage {
   }
 
   Result<Provider> get_provider_by_id(std::string_view workspace, std::string_view id) override {
-    constexpr std::string_view kOp = "read a provider";
-    return read<Provider>(kOp, [&](Connection& c) -> Result<Provider> {
-      int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      kProviderFrom + " WHERE id = ?1 AND workspace = ?2";
-      auto stmt = c.prepare(kSql, rc);
-      if (!stmt) return error_status(rc, kOp);
-      stmt->bind(1, id).bind(2, workspace);
-      rc = stmt->step();
-      if (rc == SQLITE_ROW) return read_provider(*stmt);
-      if (rc == SQLITE_DONE) return detail::provider_not_found();
-      return error_status(rc, kOp);
-    });
+    static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                    " WHERE workspace = ?1 AND id = ?2";
+    return cached_provider(kSql, workspace, id, [&] { return providers_.by_id(workspace, id); });
   }
 
   Status insert_connection(const ConnectionRecord& connection, AuditEvent event) override {
@@ -995,7 +1083,7 @@ class SqliteStorage final : public Storage {
         stmt->bind(1, connection.id).bind(2, f.name).bind_blob(3, f.envelope);
         if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
       }
-      return append_event(c, event, connection.workspace, kOp);
+      return append_event(c, heads_, event, connection.workspace, kOp);
     });
   }
 
@@ -1003,10 +1091,18 @@ class SqliteStorage final : public Storage {
                                           std::string_view id) override {
     constexpr std::string_view kOp = "read a connection";
     return read<ConnectionRecord>(kOp, [&](Connection& c) -> Result<ConnectionRecord> {
+      // The row and its sealed values in one statement: one read transaction.
+      // Sorted here rather than by SQL, which would sort in a temporary
+      // b-tree.
+      static const std::string kSql =
+          std::string("SELECT ") + kConnectionColumns +
+          ", f.field, f.envelope FROM connections LEFT JOIN connection_credentials f ON "
+          "f.connection_id = connections.id WHERE connections.id = ?1 AND "
+          "connections.workspace = ?2";
+      constexpr int kField = kConnectionColumnCount;
+      constexpr int kEnvelope = kConnectionColumnCount + 1;
       int rc;
-      auto stmt = c.prepare(std::string("SELECT ") + kConnectionColumns +
-                                " FROM connections WHERE id = ?1 AND workspace = ?2",
-                            rc);
+      auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
       stmt->bind(1, id).bind(2, workspace);
       rc = stmt->step();
@@ -1014,8 +1110,13 @@ class SqliteStorage final : public Storage {
       if (rc != SQLITE_ROW) return error_status(rc, kOp);
       auto record = read_connection(*stmt);
       if (!record.ok()) return record;
-      Status status = read_credentials(c, record.value(), kOp);
-      if (!status.ok()) return status;
+      for (; rc == SQLITE_ROW; rc = stmt->step()) {
+        if (stmt->is_null(kField)) break;  // no sealed values (provider deleted)
+        record->credentials.push_back(SealedField{stmt->text(kField), stmt->blob(kEnvelope)});
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return error_status(rc, kOp);
+      std::sort(record->credentials.begin(), record->credentials.end(),
+                [](const SealedField& a, const SealedField& b) { return a.name < b.name; });
       return record;
     });
   }
@@ -1063,7 +1164,7 @@ class SqliteStorage final : public Storage {
       stmt->bind(1, id).bind(2, workspace);
       if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, kOp);
       if (sqlite3_changes(c.handle()) == 0) return detail::connection_not_found();
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -1071,7 +1172,7 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "append an audit event";
     return write(kOp, [&](Connection& c) -> Status {
       std::string workspace = event.workspace;
-      return append_event(c, event, workspace, kOp);
+      return append_event(c, heads_, event, workspace, kOp);
     });
   }
 
@@ -1096,8 +1197,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "list providers";
     return read<std::vector<Provider>>(kOp, [&](Connection& c) -> Result<std::vector<Provider>> {
       int rc;
-      static const std::string kSql = std::string("SELECT ") + kProviderColumns +
-                                      kProviderFrom + " WHERE typeof(client_secret) = 'text' "
+      static const std::string kSql = std::string("SELECT ") + kProviderColumns + kProviderFrom +
+                                      " WHERE typeof(client_secret) = 'text' "
                                       "ORDER BY id LIMIT ?1";
       auto stmt = c.prepare(kSql, rc);
       if (!stmt) return error_status(rc, kOp);
@@ -1206,13 +1307,71 @@ class SqliteStorage final : public Storage {
     return values;
   }
 
+  Status run_write_for_test(const std::function<Status(sqlite3*)>& body) {
+    return write("run a test mutation", [&](Connection& c) { return body(c.handle()); });
+  }
+  bool wait_for_queued_writes(std::size_t count, std::chrono::milliseconds timeout) {
+    return committer_.wait_for_queued(count, timeout);
+  }
+  GroupCommitStats group_commit_stats() const { return committer_.stats(); }
+  std::size_t cached_providers() const { return providers_.size(); }
+
  private:
-  // Runs `body(Connection&) -> Status` in a write transaction on the writer.
+  // Runs `body(Connection&) -> Status` in a write transaction on the writer,
+  // usually together with other callers' (group commit). Returns once the
+  // transaction committed, or with the error that kept it from committing.
   template <typename F>
   Status write(std::string_view operation, F&& body) {
-    return detail::without_exceptions(operation, [&]() -> Status {
-      std::lock_guard lock(writer_mu_);
-      return in_write_transaction(*writer_, operation, [&] { return body(*writer_); });
+    return committer_.run(operation, WriteBody(body));
+  }
+
+  // Whether `reader` saw any other connection (this process's writer, or
+  // another process) commit since it last asked; if so the provider cache is
+  // cleared. Afterwards no cached row is older than what this reader's next
+  // statement sees: every commit is followed, on each reader, by a clear
+  // before that reader vouches for a cached row again.
+  Result<bool> revalidate(ReaderPool::Lease& reader, std::string_view operation) {
+    int rc;
+    auto stmt = reader->prepare("PRAGMA data_version", rc);
+    if (!stmt) return error_status(rc, operation);
+    if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, operation);
+    const std::int64_t version = stmt->integer(0);
+    if (reader.data_version() == version) return false;
+    providers_.clear();
+    reader.data_version() = version;
+    return true;
+  }
+
+  template <typename Lookup>
+  Result<Provider> cached_provider(const std::string& sql, std::string_view workspace,
+                                   std::string_view key, Lookup&& lookup) {
+    constexpr std::string_view kOp = "read a provider";
+    return detail::without_exceptions(kOp, [&]() -> Result<Provider> {
+      ReaderPool::Lease reader = readers_.acquire();
+      std::uint64_t generation = 0;
+      if (providers_.enabled()) {
+        // A hit is served once this reader vouches that nothing committed
+        // since it last looked; a miss needs no such check, since the row
+        // read below is current and is dropped if a clear comes first.
+        if (std::shared_ptr<const Provider> hit = lookup()) {
+          Result<bool> changed = revalidate(reader, kOp);
+          if (!changed.ok()) return changed.status();
+          if (!*changed) return Provider(*hit);
+        }
+        generation = providers_.generation();  // before the statement's snapshot
+      }
+      int rc;
+      auto stmt = reader->prepare(sql, rc);
+      if (!stmt) return error_status(rc, kOp);
+      stmt->bind(1, workspace).bind(2, key);
+      rc = stmt->step();
+      if (rc == SQLITE_DONE) return detail::provider_not_found();
+      if (rc != SQLITE_ROW) return error_status(rc, kOp);
+      Result<Provider> provider = read_provider(*stmt);
+      // A secret still in clear (schema version 1) is sealed at startup;
+      // until then it is not kept in memory longer than the call.
+      if (provider.ok() && !provider->spec.client_secret) providers_.insert(generation, *provider);
+      return provider;
     });
   }
 
@@ -1228,7 +1387,10 @@ class SqliteStorage final : public Storage {
   std::mutex writer_mu_;
   // Declared before readers_ so that it closes last and checkpoints the WAL.
   const std::unique_ptr<Connection> writer_;  // used only under writer_mu_
+  AuditHeads heads_;                          // used only under writer_mu_
+  GroupCommitter committer_;
   ReaderPool readers_;
+  ProviderCache providers_;
 };
 
 Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptions& options) {
@@ -1265,7 +1427,8 @@ Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptio
     }
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<Storage>(new SqliteStorage(std::move(writer), std::move(readers)));
+  return std::unique_ptr<Storage>(
+      new SqliteStorage(std::move(writer), std::move(readers), options));
 }
 
 }  // namespace
@@ -1280,6 +1443,37 @@ Result<std::vector<std::string>> pragma_on_every_connection(Storage& storage,
   if (sqlite == nullptr) return Status(ErrorCode::kInternal, "not a SQLite storage");
   return detail::without_exceptions("read a pragma",
                                     [&] { return sqlite->pragma_on_every_connection(name); });
+}
+
+namespace {
+
+SqliteStorage* as_sqlite(Storage& storage) { return dynamic_cast<SqliteStorage*>(&storage); }
+
+Status not_sqlite() { return Status(ErrorCode::kInternal, "not a SQLite storage"); }
+
+}  // namespace
+
+Status run_write_for_test(Storage& storage, const std::function<Status(sqlite3*)>& body) {
+  auto* sqlite = as_sqlite(storage);
+  return sqlite == nullptr ? not_sqlite() : sqlite->run_write_for_test(body);
+}
+
+bool wait_for_queued_writes(Storage& storage, std::size_t count,
+                            std::chrono::milliseconds timeout) {
+  auto* sqlite = as_sqlite(storage);
+  return sqlite != nullptr && sqlite->wait_for_queued_writes(count, timeout);
+}
+
+Result<GroupCommitStats> group_commit_stats(Storage& storage) {
+  auto* sqlite = as_sqlite(storage);
+  if (sqlite == nullptr) return not_sqlite();
+  return sqlite->group_commit_stats();
+}
+
+Result<std::size_t> cached_providers(Storage& storage) {
+  auto* sqlite = as_sqlite(storage);
+  if (sqlite == nullptr) return not_sqlite();
+  return sqlite->cached_providers();
 }
 
 }  // namespace sqlite
