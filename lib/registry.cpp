@@ -69,11 +69,16 @@ void seal_secret(const Vault& vault, Provider& p) {
 }
 
 // kVersionConflict when the caller expects a version other than the stored one.
-Status check_expected_version(const Provider& current, std::optional<std::int64_t> expected) {
-  if (!expected || *expected == current.version) return Status::Ok();
+Status check_expected_version(const Provider& current, const ExpectedVersion& expected) {
+  if (expected.matches(current.version)) return Status::Ok();
+  std::string named;
+  for (std::int64_t v : expected.versions()) {
+    named += (named.empty() ? "" : ", ") + std::to_string(v);
+  }
+  if (named.empty()) named = "a version this registry issues";
   return Status(ErrorCode::kVersionConflict,
-                "the provider is at version " + std::to_string(current.version) + ", not " +
-                    std::to_string(*expected) + "; fetch it and retry",
+                "the provider is at version " + std::to_string(current.version) + ", not " + named +
+                    "; fetch it and retry",
                 "version");
 }
 
@@ -238,7 +243,7 @@ Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const Lis
 
 Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
                                          const boost::json::value& merge_patch,
-                                         std::optional<std::int64_t> expected_version) {
+                                         const ExpectedVersion& expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   const boost::json::object* patch_object = merge_patch.if_object();
   if (patch_object == nullptr) {
@@ -321,7 +326,7 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
     Status s = options_.storage->update_provider(updated, current->version, std::move(event));
     if (s.ok()) return updated;
     if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
-    if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
+    if (s.code() != ErrorCode::kVersionConflict || expected_version.conditional()) return s;
     // A concurrent change won the race: let it finish, then re-read and
     // apply the patch again.
     std::this_thread::yield();
@@ -331,7 +336,7 @@ Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_
 }
 
 Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
-                                std::optional<std::int64_t> expected_version) {
+                                const ExpectedVersion& expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
@@ -348,10 +353,15 @@ Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name
                                                  current->version, std::move(event));
     if (s.ok()) return s;
     if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
-    if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
+    if (s.code() != ErrorCode::kVersionConflict || expected_version.conditional()) return s;
   }
   return Status(ErrorCode::kUnavailable, "the provider is changing too often to delete; retry",
                 "");
+}
+
+Result<std::int64_t> ProviderRegistry::count(const RequestContext& ctx) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  return options_.storage->count_providers(ctx.workspace);
 }
 
 Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {

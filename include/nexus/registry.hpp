@@ -98,6 +98,41 @@ struct ProviderMetadata {
   std::vector<CredentialField> credential_fields;
 };
 
+// What a conditional change (patch, remove) requires of the stored version:
+// nothing (the default), one version, or any of several (an HTTP If-Match
+// header may name several ETags). A condition naming no version never
+// matches.
+class ExpectedVersion {
+ public:
+  ExpectedVersion() = default;
+  ExpectedVersion(std::int64_t version)  // NOLINT(google-explicit-constructor)
+      : versions_(std::vector<std::int64_t>{version}) {}
+  // nullopt: no condition.
+  ExpectedVersion(std::optional<std::int64_t> version) {  // NOLINT(google-explicit-constructor)
+    if (version) versions_ = std::vector<std::int64_t>{*version};
+  }
+  static ExpectedVersion any_of(std::vector<std::int64_t> versions) {
+    ExpectedVersion e;
+    e.versions_ = std::move(versions);
+    return e;
+  }
+
+  // Whether there is a condition at all.
+  bool conditional() const noexcept { return versions_.has_value(); }
+  bool matches(std::int64_t version) const noexcept {
+    if (!versions_) return true;
+    for (std::int64_t v : *versions_) {
+      if (v == version) return true;
+    }
+    return false;
+  }
+  // REQUIRES: conditional(). The versions named, in order.
+  const std::vector<std::int64_t>& versions() const noexcept { return *versions_; }
+
+ private:
+  std::optional<std::vector<std::int64_t>> versions_;
+};
+
 // auth_type ("oauth2", "api_key") -> provider name -> metadata.
 using MetadataIndex = std::map<std::string, std::map<std::string, ProviderMetadata>>;
 
@@ -133,19 +168,22 @@ class ProviderRegistry {
   // result and stores it (version + 1), auditing provider.updated with the
   // changed fields (secrets as "[REDACTED]"). `name` is immutable; so are the
   // server-managed fields. With expected_version, kVersionConflict when the
-  // stored version differs. A patch that changes nothing stores nothing and
+  // stored version is not one it names. A patch that changes nothing stores nothing and
   // returns the provider as it is. A patch that changes `issuer` of a
   // discovery provider, or turns enable_discovery on, discovers first as
   // create does (kDiscoveryFailed stores nothing); turning it off drops the
   // stored document.
   Result<Provider> patch(const RequestContext& ctx, std::string_view name,
                          const boost::json::value& merge_patch,
-                         std::optional<std::int64_t> expected_version = std::nullopt);
+                         const ExpectedVersion& expected_version = {});
 
   // Deletes the provider and audits provider.deleted. kProviderNotFound;
-  // kVersionConflict when expected_version is given and differs.
+  // kVersionConflict when expected_version does not match the stored version.
   Status remove(const RequestContext& ctx, std::string_view name,
-                std::optional<std::int64_t> expected_version = std::nullopt);
+                const ExpectedVersion& expected_version = {});
+
+  // How many providers the workspace has.
+  Result<std::int64_t> count(const RequestContext& ctx);
 
   // Every provider of the workspace, grouped for connection UIs.
   Result<MetadataIndex> metadata(const RequestContext& ctx);
