@@ -3,7 +3,6 @@
 // The nexus binary: `nexus serve` runs the HTTP server; `nexus keys
 // create|list|revoke` manages API keys in the same database.
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -13,6 +12,7 @@
 
 #include "config.hpp"
 #include "http_server.hpp"
+#include "log.hpp"
 #include "nexus/keys.hpp"
 #include "nexus/nexus.hpp"
 #include "nexus/sealing.hpp"
@@ -29,13 +29,14 @@ constexpr int kExitRuntime = 1;  // database, key store or listener failed
 
 constexpr const char* kUsage =
     "usage: nexus serve [--listen IP:PORT] [--database URL] [--threads N] "
-    "[--trusted-proxies CIDRS]\n"
-    "             [--master-key-file PATH] [--ca-file PATH]\n"
+    "[--blocking-threads N]\n"
+    "             [--trusted-proxies CIDRS] [--master-key-file PATH] [--ca-file PATH]\n"
     "       nexus keys create --workspace W --role admin|agent|auditor [--label L]\n"
     "       nexus keys list [--workspace W]\n"
     "       nexus keys revoke KEY_ID\n"
     "       nexus keys check | rotate-master | drop-master KEY_ID  [--master-key-file PATH]\n"
     "environment: API_KEY, NEXUS_LISTEN, NEXUS_DATABASE, NEXUS_TRUSTED_PROXIES, NEXUS_THREADS,\n"
+    "             NEXUS_BLOCKING_THREADS,\n"
     "             NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE, NEXUS_CA_FILE,\n"
     "             NEXUS_DISCOVERY_ALLOW_INSECURE (development only)\n";
 
@@ -45,29 +46,24 @@ int fail(int code, const std::string& what, const Status& s) {
   return code;
 }
 
-void log_event(const boost::json::object& fields) {
-  boost::json::object line{{"time", format_rfc3339(system_clock().now())}, {"level", "info"}};
-  for (const auto& f : fields) line.insert_or_assign(f.key(), f.value());
-  std::string text = boost::json::serialize(line) + "\n";
-  std::fwrite(text.data(), 1, text.size(), stdout);
-}
-
 struct Opened {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<KeyService> keys;
 };
 
+// Every message names the database by redact_storage_url: a URL's password
+// is never printed.
 Result<Opened> open_database(const std::string& url) {
   auto storage = open_storage(url);
   if (!storage.ok()) {
-    return Status(storage.status().code(),
-                  "cannot open database \"" + url + "\": " + storage.status().message());
+    return Status(storage.status().code(), "cannot open database \"" + redact_storage_url(url) +
+                                               "\": " + storage.status().message());
   }
   Opened opened{.storage = std::move(storage).value(), .keys = nullptr};
   auto keys = KeyService::open({.storage = opened.storage.get()});
   if (!keys.ok()) {
-    return Status(keys.status().code(),
-                  "cannot read the API keys of \"" + url + "\": " + keys.status().message());
+    return Status(keys.status().code(), "cannot read the API keys of \"" + redact_storage_url(url) +
+                                            "\": " + keys.status().message());
   }
   opened.keys = std::move(keys).value();
   return opened;
@@ -98,6 +94,10 @@ RequestContext cli_context(const char* agent) {
 int serve(const std::vector<std::string>& args) {
   auto config = parse_serve_config(args, process_env());
   if (!config.ok()) return fail(kExitConfig, "", config.status());
+  // Bind before anything is created or written (database, keys, key file):
+  // a start that cannot listen changes nothing and prints one line.
+  auto server = HttpServer::open(config->server);
+  if (!server.ok()) return fail(kExitRuntime, "", server.status());
 
   auto keyring = load_keyring(config.value());
   if (config->master_key) wipe(*config->master_key);
@@ -133,7 +133,7 @@ int serve(const std::vector<std::string>& args) {
     boot->generated.reset();
   }
   for (const std::string& id : boot->revoked_ids) {
-    log_event({{"msg", "revoked the previous API_KEY key"}, {"key_id", id}});
+    log_event("info", "revoked the previous API_KEY key", {{"key_id", id}});
   }
 
   // Discovery's HTTPS client; an unreadable NEXUS_CA_FILE stops the start.
@@ -145,7 +145,7 @@ int serve(const std::vector<std::string>& args) {
         "NEXUS_DISCOVERY_ALLOW_INSECURE=1: discovery accepts plain http issuers and endpoints "
         "and reaches loopback, private and link-local addresses; never use this in production";
     std::fprintf(stderr, "nexus: WARNING: %s\n", kInsecure);
-    log_event({{"level", "warn"}, {"msg", kInsecure}});
+    log_event("warn", kInsecure);
   }
 
   RegistryOptions registry_options;
@@ -157,7 +157,7 @@ int serve(const std::vector<std::string>& args) {
   auto sealed = registry.seal_plaintext_secrets();
   if (!sealed.ok()) return fail(kExitRuntime, "cannot seal stored secrets: ", sealed.status());
   if (sealed.value() > 0) {
-    log_event({{"msg", "sealed client secrets stored in clear"}, {"count", sealed.value()}});
+    log_event("info", "sealed client secrets stored in clear", {{"count", sealed.value()}});
   }
   ConnectionService connections(
       ConnectionOptions{.storage = opened.storage.get(), .vault = &vault});
@@ -171,18 +171,26 @@ int serve(const std::vector<std::string>& args) {
                                .storage = opened.storage.get()},
                 std::move(router_options));
 
-  Status s = run_http_server(config->server, router, [&](const ListenAddress& bound) {
-    log_event({{"msg", "listening"},
-               {"address", bound.to_string()},
-               {"threads", config->server.threads},
-               {"blocking_threads", config->server.blocking_threads}});
-  });
-  if (!s.ok()) return fail(kExitRuntime, "", s);
+  log_event("info", "listening",
+            {{"address", (*server)->address().to_string()},
+             {"threads", config->server.threads},
+             {"blocking_threads", config->server.blocking_threads}});
+  Status s = (*server)->run(router);
+  if (!s.ok()) {
+    // Handlers still run inside the library: nothing they use may be
+    // destroyed, so end here. Their connections are closed, so nothing they
+    // do is acknowledged; SQLite rolls back an unfinished transaction.
+    log_event("error", "stopped without waiting for every request", {{"error", s.message()}});
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(EXIT_SUCCESS);
+  }
 
   // Every in-flight request has finished: close the database, then exit.
+  server->reset();
   opened.keys.reset();
   opened.storage.reset();
-  log_event({{"msg", "stopped"}});
+  log_event("info", "stopped");
   return EXIT_SUCCESS;
 }
 

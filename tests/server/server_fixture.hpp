@@ -219,7 +219,7 @@ class RouterFixture {
       req.headers.emplace_back(std::move(lower), std::move(v));
     }
     server::HttpResponse res = router->handle(req);
-    router->finish(&req, res, std::chrono::microseconds(10));
+    router->finish(req, res, std::chrono::microseconds(10));
     Reply reply{.status = res.status, .headers = res.headers, .body = res.body, .json = nullptr};
     const std::string* ct = res.find_header("Content-Type");
     if (ct != nullptr && ct->rfind("application/json", 0) == 0) {
