@@ -217,10 +217,15 @@ class Session : public std::enable_shared_from_this<Session> {
     // HTTP: nothing sensible to answer; close. A request that had begun to
     // arrive gets its access log line.
     if (parser_ && (parser_->got_some() || buffer_.size() > 0)) {
-      int status = 400;  // malformed, or the client gave up mid-request
-      if (ec == beast::error::timeout) status = 408;
-      if (ec == net::error::operation_aborted) status = 503;  // cut off by shutdown
-      router().closed(partial_request(), status, ec.message());
+      if (closed_) {
+        router().closed(partial_request(), 503,
+                        "the server shut down before the request arrived in full");
+      } else if (ec == beast::error::timeout) {
+        router().closed(partial_request(), 408, "the request did not arrive within the timeout");
+      } else {
+        // Malformed, or the client gave up mid-request.
+        router().closed(partial_request(), 400, ec.message());
+      }
     }
     discard_request();
     close();
@@ -417,6 +422,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     reading_ = false;
+    closed_ = true;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
@@ -431,6 +437,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response<http::string_body>> res_;
   std::array<char, 4096> drain_buf_{};
   bool reading_ = false;
+  bool closed_ = false;  // by close(): what fails after it is not the client's doing
 };
 
 }  // namespace
