@@ -75,7 +75,7 @@ curl -sS -o /dev/null -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -
   "scopes": ["repo", "read:user"], "description": "GitHub OAuth App", "category": "developer"}' \
   "$base/v1/providers"
 seed 1 999
-count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
+count=$(curl -sS -H "X-API-Key: $KEY" "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
 echo "server: $threads threads, $DATABASE, $count providers; wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION"
 
 run_wrk() {  # name, url, extra wrk args
@@ -103,5 +103,5 @@ seed 1000 9999
 kill -TERM "$pid"; wait "$pid"; pid=""
 start
 curl -sS -o /dev/null -H "X-API-Key: $KEY" "$base/v1/providers/github"
-count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
+count=$(curl -sS -H "X-API-Key: $KEY" "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
 echo "idle RSS with $count providers: $(rss_mb) MB (target < 30 MB)"
