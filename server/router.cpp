@@ -10,6 +10,7 @@
 
 #include "log.hpp"
 #include "route_support.hpp"
+#include "text.hpp"
 
 namespace nexus::server {
 namespace {
@@ -190,8 +191,10 @@ HttpResponse error_response(const Status& status) {
   if (code == ErrorCode::kInternal) {
     body["message"] = kInternalMessage;
   } else {
-    body["message"] = status.message();
-    if (!status.field().empty()) body["field"] = status.field();
+    // Messages and fields may quote the request (a name, a parameter),
+    // which need not be UTF-8; JSON must be.
+    body["message"] = valid_utf8(status.message());
+    if (!status.field().empty()) body["field"] = valid_utf8(status.field());
   }
   HttpResponse r = json_response(http_status(code), body);
   if (code == ErrorCode::kInternal || code == ErrorCode::kUnavailable) {
@@ -332,7 +335,9 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
       ex.ctx.actor = caller->key_id;
     }
     ex.ctx.caller_ip = caller_ip;
-    ex.ctx.user_agent = request.header("user-agent").substr(0, options_.max_user_agent_length);
+    // Audited and shown back as JSON: UTF-8 only.
+    ex.ctx.user_agent =
+        valid_utf8(request.header("user-agent").substr(0, options_.max_user_agent_length));
     RouteDeps deps{services_, options_, metrics_};
     response = route.handler(deps, ex);
   }
@@ -374,7 +379,7 @@ void Router::write_access_log(const HttpRequest& request, const HttpResponse& re
     }
     if (!response.key_id.empty()) line["key_id"] = response.key_id;
     if (closed) line["closed"] = true;
-    if (!response.log_error.empty()) line["error"] = response.log_error;
+    if (!response.log_error.empty()) line["error"] = valid_utf8(response.log_error);
     options_.log_sink(boost::json::serialize(line));
   } catch (...) {
     // Losing a log line must not fail the request.

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "server_fixture.hpp"
+#include "text.hpp"
 
 namespace nexus::testing {
 namespace {
@@ -538,6 +539,27 @@ TEST_CASE("route flags: writes block, reads do not, secrets are marked", "[serve
   CHECK_FALSE(Router::is_blocking("HEAD", "/v1/providers"));
   CHECK(Router::route_for("HEAD", "/v1/providers/x")->path == "/v1/providers/{name}");
   CHECK(Router::route_for("PUT", "/v1/providers/x") == nullptr);
+}
+
+TEST_CASE("request text echoed into JSON is made valid UTF-8", "[server][errors]") {
+  // Found by tests/fuzz: a query parameter name that is not UTF-8 made the
+  // 400 body invalid JSON (RouterFixture::send parses every JSON body).
+  RouterFixture f;
+  auto r = f.as(f.admin, "GET", "/v1/providers?%F1%80x=1");
+  REQUIRE(r.status == 400);
+  CHECK(r.json.at("field").as_string() == "\xEF\xBF\xBD\xEF\xBF\xBDx");
+  auto missing = f.as(f.admin, "GET", "/v1/providers/%C0%AFgit");
+  CHECK(missing.status == 404);
+  CHECK(server::valid_utf8("ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  CHECK(server::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(server::valid_utf8("\xF4\x90\x80\x80").size() == 12);
+  // A user agent that is not UTF-8 is audited as valid text.
+  REQUIRE(f.as(f.admin, "POST", "/v1/providers", kStripe, {{"User-Agent", "bot\xFF/1"}}).status ==
+          201);
+  auto events = f.as(f.auditor, "GET", "/v1/audit?limit=1");
+  REQUIRE(events.status == 200);
+  CHECK(events.json.at(0).at("user_agent") == "bot\xEF\xBF\xBD/1");
 }
 
 TEST_CASE("a bad auth_type filter gets the provider parser's message", "[server][errors]") {
