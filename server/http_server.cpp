@@ -329,7 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!run) {
         self.router().closed(job->request, 503,
                              "the server shut down before the request could start");
-        wipe(job->request.body);
+        wipe_request(job->request);
         net::post(self.stream_.get_executor(), [s = job->session] { s->close(); });
         return;
       }
@@ -350,11 +350,16 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpResponse response = router().handle(request);
     router().finish(request, response, SteadyClock::now() - start);
     // The key text must not outlive the request, nor a secret in its body.
+    wipe_request(request, route != nullptr && route->secret_request);
+    return response;
+  }
+
+  // Wipes the request's API key, and its body unless `body` is false.
+  static void wipe_request(HttpRequest& request, bool body = true) {
     for (auto& h : request.headers) {
       if (h.first == kApiKeyHeader) wipe(h.second);
     }
-    if (route != nullptr && route->secret_request) wipe(request.body);
-    return response;
+    if (body) wipe(request.body);
   }
 
   // Answers an error found while reading, then closes the connection.

@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "route_support.hpp"
 #include "server_fixture.hpp"
 #include "text.hpp"
 
@@ -560,6 +561,20 @@ TEST_CASE("request text echoed into JSON is made valid UTF-8", "[server][errors]
   auto events = f.as(f.auditor, "GET", "/v1/audit?limit=1");
   REQUIRE(events.status == 200);
   CHECK(events.json.at(0).at("user_agent") == "bot\xEF\xBF\xBD/1");
+}
+
+TEST_CASE("wipe_strings overwrites every string of a JSON value in place", "[server][secrets]") {
+  auto v = boost::json::parse(
+      R"({"name":"x","client_secret":"s3cr3t","nested":{"list":["a1",{"k":"deep"}]},"n":1})");
+  std::vector<std::pair<const char*, std::size_t>> spans;
+  spans.emplace_back(v.at("client_secret").as_string().data(), 6);
+  spans.emplace_back(v.at("nested").at("list").at(1).at("k").as_string().data(), 4);
+  server::wipe_strings(v);
+  for (auto [data, size] : spans) {
+    for (std::size_t i = 0; i < size; ++i) CHECK(data[i] == '\0');
+  }
+  CHECK(v.at("n") == 1);
+  CHECK(v.as_object().contains("client_secret"));  // keys are no secrets
 }
 
 TEST_CASE("a bad auth_type filter gets the provider parser's message", "[server][errors]") {
