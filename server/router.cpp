@@ -326,7 +326,9 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
                               "this API key's role (" +
                                   std::string(caller ? to_string(caller->role) : "none") +
                                   ") may not do this");
-  } else if (auto name = percent_decode(param, false); !name) {
+  } else if (auto name = percent_decode(param, false); !name || !is_valid_utf8(*name)) {
+    // Names and ids are UTF-8 (ASCII, in fact): other bytes name nothing,
+    // and must not reach the library's messages or audit events.
     response = error_response(ErrorCode::kNotFound, "no such route; see docs/openapi.yaml");
   } else {
     ex.name = std::move(*name);

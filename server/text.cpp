@@ -28,6 +28,15 @@ std::size_t sequence_length(std::string_view s) {
 
 }  // namespace
 
+bool is_valid_utf8(std::string_view s) {
+  while (!s.empty()) {
+    std::size_t n = sequence_length(s);
+    if (n == 0) return false;
+    s.remove_prefix(n);
+  }
+  return true;
+}
+
 std::string valid_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -555,6 +555,11 @@ TEST_CASE("request text echoed into JSON is made valid UTF-8", "[server][errors]
         "ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
   CHECK(server::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(server::valid_utf8("\xF4\x90\x80\x80").size() == 12);
+  // A path parameter that is not UTF-8 names nothing: 404, and nothing of
+  // it reaches the audit log (a failed token read is audited with its id).
+  CHECK(f.as(f.agent, "GET", "/v1/token/%FFcon").status == 404);
+  CHECK(f.as(f.admin, "DELETE", "/v1/connections/%C3").status == 404);
+  CHECK(f.as(f.auditor, "GET", "/v1/audit?limit=5").status == 200);  // parses as JSON
   // A user agent that is not UTF-8 is audited as valid text.
   REQUIRE(f.as(f.admin, "POST", "/v1/providers", kStripe, {{"User-Agent", "bot\xFF/1"}}).status ==
           201);
