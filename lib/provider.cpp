@@ -117,8 +117,8 @@ Status read_bool(std::string_view key, const json::value& value, bool& out) {
 Status read_auth_type(const json::value& value, AuthType& out) {
   std::string text;
   if (Status s = read_string("auth_type", value, text); !s.ok()) return s;
-  const std::optional<AuthType> type = parse_auth_type(text);
-  if (!type) return blame("auth_type", R"(must be "oauth2" or "api_key".)");
+  Result<AuthType> type = nexus::read_auth_type(text);
+  if (!type.ok()) return type.status();
   out = *type;
   return {};
 }
@@ -519,6 +519,12 @@ std::optional<AuthType> parse_auth_type(std::string_view text) noexcept {
   if (text == "oauth2") return AuthType::kOAuth2;
   if (text == "api_key") return AuthType::kApiKey;
   return std::nullopt;
+}
+
+Result<AuthType> read_auth_type(std::string_view text, std::string_view field) {
+  const std::optional<AuthType> type = parse_auth_type(text);
+  if (!type) return blame(field, R"(must be "oauth2" or "api_key".)");
+  return *type;
 }
 
 Result<ProviderSpec> parse_provider_spec(const json::value& json) {

@@ -78,11 +78,16 @@ bool sealed_secret_equals(const Vault& vault, const Provider& p, std::string_vie
 }
 
 // kVersionConflict when the caller expects a version other than the stored one.
-Status check_expected_version(const Provider& current, std::optional<std::int64_t> expected) {
-  if (!expected || *expected == current.version) return Status::Ok();
+Status check_expected_version(const Provider& current, const ExpectedVersion& expected) {
+  if (expected.matches(current.version)) return Status::Ok();
+  std::string named;
+  for (std::int64_t v : expected.versions()) {
+    named += (named.empty() ? "" : ", ") + std::to_string(v);
+  }
+  if (named.empty()) named = "a version this registry issues";
   return Status(ErrorCode::kVersionConflict,
-                "the provider is at version " + std::to_string(current.version) + ", not " +
-                    std::to_string(*expected) + "; fetch it and retry",
+                "the provider is at version " + std::to_string(current.version) + ", not " + named +
+                    "; fetch it and retry",
                 "version");
 }
 
@@ -126,15 +131,19 @@ Result<ProviderPage> ProviderRegistry::list(const RequestContext& ctx, const Lis
 
 Result<Provider> ProviderRegistry::patch(const RequestContext& ctx, std::string_view name,
                                          const boost::json::value& merge_patch,
-                                         std::optional<std::int64_t> expected_version) {
+                                         const ExpectedVersion& expected_version) {
   return detail::without_exceptions(
       "update a provider", [&] { return patch_impl(ctx, name, merge_patch, expected_version); });
 }
 
 Status ProviderRegistry::remove(const RequestContext& ctx, std::string_view name,
-                                std::optional<std::int64_t> expected_version) {
+                                const ExpectedVersion& expected_version) {
   return detail::without_exceptions("delete a provider",
                                     [&] { return remove_impl(ctx, name, expected_version); });
+}
+
+Result<std::int64_t> ProviderRegistry::count(const RequestContext& ctx) {
+  return detail::without_exceptions("count providers", [&] { return count_impl(ctx); });
 }
 
 Result<MetadataIndex> ProviderRegistry::metadata(const RequestContext& ctx) {
@@ -303,7 +312,7 @@ Result<ProviderPage> ProviderRegistry::list_impl(const RequestContext& ctx,
 
 Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::string_view name,
                                               const boost::json::value& merge_patch,
-                                              std::optional<std::int64_t> expected_version) {
+                                              const ExpectedVersion& expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   if (Status s = check_provider_patch(merge_patch); !s.ok()) return s;
   const boost::json::object* patch_object = &merge_patch.get_object();
@@ -388,7 +397,7 @@ Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::st
     Status s = options_.storage->update_provider(updated, current->version, std::move(event));
     if (s.ok()) return updated;
     if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
-    if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
+    if (s.code() != ErrorCode::kVersionConflict || expected_version.conditional()) return s;
     // A concurrent change won the race: let it finish, then re-read and
     // apply the patch again.
     std::this_thread::yield();
@@ -398,7 +407,7 @@ Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::st
 }
 
 Status ProviderRegistry::remove_impl(const RequestContext& ctx, std::string_view name,
-                                     std::optional<std::int64_t> expected_version) {
+                                     const ExpectedVersion& expected_version) {
   if (Status s = check_context(ctx); !s.ok()) return s;
   std::unique_lock<std::mutex> serial(retry_mu_, std::defer_lock);
   for (int attempt = 0; attempt < options_.max_patch_attempts; ++attempt) {
@@ -415,10 +424,15 @@ Status ProviderRegistry::remove_impl(const RequestContext& ctx, std::string_view
                                                  current->version, std::move(event));
     if (s.ok()) return s;
     if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
-    if (s.code() != ErrorCode::kVersionConflict || expected_version) return s;
+    if (s.code() != ErrorCode::kVersionConflict || expected_version.conditional()) return s;
   }
   return Status(ErrorCode::kUnavailable, "the provider is changing too often to delete; retry",
                 "");
+}
+
+Result<std::int64_t> ProviderRegistry::count_impl(const RequestContext& ctx) {
+  if (Status s = check_context(ctx); !s.ok()) return s;
+  return options_.storage->count_providers(ctx.workspace);
 }
 
 Result<MetadataIndex> ProviderRegistry::metadata_impl(const RequestContext& ctx) {

@@ -27,15 +27,63 @@ std::string_view to_string(ConnectionStatus status) noexcept {
   return "active";
 }
 
+Status check_storage_url(std::string_view url) {
+  if (url == kMemoryUrl) return Status::Ok();
+  if (url.starts_with(kSqliteScheme) && url.size() > kSqliteScheme.size()) return Status::Ok();
+  return bad_url();
+}
+
+std::string redact_storage_url(std::string_view url) {
+  constexpr std::string_view kMask = "***";
+  std::string out(url);
+  // scheme://user:password@host: the authority ends at the first '/', '?'
+  // or '#' after "//"; its userinfo at the last '@' within it.
+  if (auto scheme_end = out.find("://"); scheme_end != std::string::npos) {
+    std::size_t authority = scheme_end + 3;
+    std::size_t end = out.find_first_of("/?#", authority);
+    if (end == std::string::npos) end = out.size();
+    std::size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
+    if (at != std::string::npos && at >= authority) {
+      std::size_t colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at) {
+        out.replace(colon + 1, at - colon - 1, kMask);
+      }
+    }
+  }
+  // password=VALUE in a query string or a key=value connection string; the
+  // value ends at '&', ';', whitespace or the end.
+  constexpr std::string_view kParam = "password=";
+  for (std::size_t pos = 0; pos < out.size();) {
+    std::size_t hit = std::string::npos;
+    for (std::size_t i = pos; i + kParam.size() <= out.size(); ++i) {
+      bool same = true;
+      for (std::size_t k = 0; k < kParam.size() && same; ++k) {
+        char c = out[i + k];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        same = c == kParam[k];
+      }
+      bool starts_word = i == 0 || out[i - 1] == '?' || out[i - 1] == '&' || out[i - 1] == ';' ||
+                         out[i - 1] == ' ' || out[i - 1] == '\t';
+      if (same && starts_word) {
+        hit = i;
+        break;
+      }
+    }
+    if (hit == std::string::npos) break;
+    std::size_t value = hit + kParam.size();
+    std::size_t end = out.find_first_of("&; \t", value);
+    if (end == std::string::npos) end = out.size();
+    out.replace(value, end - value, kMask);
+    pos = value + kMask.size();
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Storage>> open_storage(std::string_view url) {
   return detail::without_exceptions("open the storage", [&]() -> Result<std::unique_ptr<Storage>> {
+    if (Status s = check_storage_url(url); !s.ok()) return s;
     if (url == kMemoryUrl) return make_memory_storage();
-    if (url.starts_with(kSqliteScheme)) {
-      const std::string path(url.substr(kSqliteScheme.size()));
-      if (path.empty()) return bad_url();
-      return open_sqlite_storage(path);
-    }
-    return bad_url();
+    return open_sqlite_storage(std::string(url.substr(kSqliteScheme.size())));
   });
 }
 

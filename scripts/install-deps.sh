@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libsodium-dev libssl-dev catch2 libbenchmark-dev
-  sqlite3 curl jq wrk openssl
+  sqlite3 curl jq wrk openssl iproute2 python3 python3-yaml
 )
 # The discovery tests run a real OpenID provider (tests/idp) on Node.js. A
 # machine with Node.js from elsewhere (NodeSource's nodejs bundles npm and

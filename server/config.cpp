@@ -7,6 +7,8 @@
 #include <map>
 #include <thread>
 
+#include "nexus/storage.hpp"
+
 namespace nexus::server {
 namespace {
 
@@ -56,6 +58,19 @@ std::optional<std::string> setting(const std::map<std::string, std::string>& fla
   return std::nullopt;
 }
 
+// A thread count from 1 to kMaxThreads; `name` names the setting.
+Result<int> thread_count(const std::string& text, const char* name) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 1 ||
+      n > kMaxThreads) {
+    return config_error(std::string(name) + " \"" + text + "\" is not a number from 1 to " +
+                            std::to_string(kMaxThreads),
+                        name);
+  }
+  return n;
+}
+
 }  // namespace
 
 EnvLookup process_env() {
@@ -72,9 +87,10 @@ int default_threads() {
 }
 
 Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, const EnvLookup& env) {
-  auto flags = parse_flags(
-      args, {"listen", "database", "threads", "trusted-proxies", "master-key-file", "ca-file"},
-      nullptr);
+  auto flags = parse_flags(args,
+                           {"listen", "database", "threads", "blocking-threads", "trusted-proxies",
+                            "master-key-file", "ca-file"},
+                           nullptr);
   if (!flags.ok()) return flags.status();
   ServeConfig config;
 
@@ -90,21 +106,22 @@ Result<ServeConfig> parse_serve_config(const std::vector<std::string>& args, con
 
   config.database =
       setting(*flags, "database", env, "NEXUS_DATABASE").value_or(std::string(kDefaultDatabase));
-  if (config.database.empty()) {
-    return config_error("NEXUS_DATABASE is empty; use sqlite:PATH or memory:", "NEXUS_DATABASE");
+  if (Status s = check_storage_url(config.database); !s.ok()) {
+    return config_error("NEXUS_DATABASE \"" + redact_storage_url(config.database) +
+                            "\" is not supported: " + s.message(),
+                        "NEXUS_DATABASE");
   }
 
   config.server.threads = default_threads();
   if (auto threads = setting(*flags, "threads", env, "NEXUS_THREADS")) {
-    int n = 0;
-    auto [end, ec] = std::from_chars(threads->data(), threads->data() + threads->size(), n);
-    if (threads->empty() || ec != std::errc() || end != threads->data() + threads->size() ||
-        n < 1 || n > kMaxThreads) {
-      return config_error("NEXUS_THREADS \"" + *threads + "\" is not a number from 1 to " +
-                              std::to_string(kMaxThreads),
-                          "NEXUS_THREADS");
-    }
-    config.server.threads = n;
+    auto n = thread_count(*threads, "NEXUS_THREADS");
+    if (!n.ok()) return n.status();
+    config.server.threads = n.value();
+  }
+  if (auto threads = setting(*flags, "blocking-threads", env, "NEXUS_BLOCKING_THREADS")) {
+    auto n = thread_count(*threads, "NEXUS_BLOCKING_THREADS");
+    if (!n.ok()) return n.status();
+    config.server.blocking_threads = n.value();
   }
 
   if (auto proxies = setting(*flags, "trusted-proxies", env, "NEXUS_TRUSTED_PROXIES")) {

@@ -32,8 +32,10 @@ EnvLookup process_env();
 inline constexpr std::string_view kDefaultMasterKeyFile = "var/master.key";
 
 // `nexus serve`: API_KEY, NEXUS_LISTEN (--listen), NEXUS_DATABASE
-// (--database), NEXUS_TRUSTED_PROXIES (--trusted-proxies), NEXUS_THREADS
-// (--threads), NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE (--master-key-file),
+// (--database; its form is checked here, see check_storage_url),
+// NEXUS_TRUSTED_PROXIES (--trusted-proxies), NEXUS_THREADS (--threads),
+// NEXUS_BLOCKING_THREADS (--blocking-threads, default 32: the pool that runs
+// writes), NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE (--master-key-file),
 // NEXUS_CA_FILE (--ca-file), NEXUS_DISCOVERY_ALLOW_INSECURE ("1" or "0").
 // Secrets have no flag: command lines are visible to every user of the
 // machine.

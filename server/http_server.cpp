@@ -4,24 +4,27 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <csignal>
-#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "blocking_pool.hpp"
+#include "log.hpp"
+#include "nexus/keys.hpp"
+#include "text.hpp"
 
 namespace nexus::server {
 namespace {
@@ -32,97 +35,82 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
+constexpr std::string_view kApiKeyHeader = "x-api-key";
+
 class Session;
 
-// One JSON line for the server's own events (the access log is the router's).
-void log_line(std::string_view level, std::string_view msg, std::string_view error = {}) {
-  try {
-    boost::json::object line{
-        {"time", format_rfc3339(system_clock().now())}, {"level", level}, {"msg", msg}};
-    if (!error.empty()) line["error"] = error;
-    std::string text = boost::json::serialize(line) + "\n";
-    std::fwrite(text.data(), 1, text.size(), level == "error" ? stderr : stdout);
-  } catch (...) {
-    // Logging must not take the server down.
-  }
-}
+}  // namespace
 
-// Process-wide state of one run: the acceptor, the sessions and the shutdown
-// sequence. Acceptor, signals and drain timer live on `strand_`.
-class Listener {
- public:
-  Listener(const ServerOptions& options, const Router& router, int threads)
-      : options_(options),
-        router_(router),
-        blocking_(static_cast<std::size_t>(std::max(options.blocking_threads, 1))),
-        ioc_(threads),
-        strand_(net::make_strand(ioc_)),
-        acceptor_(strand_),
-        signals_(strand_, SIGINT, SIGTERM),
-        reload_signals_(strand_),
-        drain_timer_(strand_),
-        retry_timer_(strand_) {}
+// Process-wide state of one server: the acceptor, the sessions, the blocking
+// pool and the shutdown sequence. Acceptor, signals and timers live on
+// `strand`.
+struct HttpServer::Impl {
+  explicit Impl(const ServerOptions& opts)
+      : options(opts),
+        threads(std::max(opts.threads, 1)),
+        ioc(threads),
+        strand(net::make_strand(ioc)),
+        acceptor(strand),
+        signals(strand),
+        reload_signals(strand),
+        drain_timer(strand),
+        abandon_timer(strand),
+        retry_timer(strand),
+        pool(std::max(opts.blocking_threads, 1)) {}
 
-  Status open(ListenAddress& bound);
-  void start();
-  void run(int threads);
+  Status open();
+  Status run(const Router& r);
+  void stop();
 
-  const ServerOptions& options() const { return options_; }
-  const Router& router() const { return router_; }
-  net::io_context& ioc() { return ioc_; }
-  net::thread_pool& blocking_pool() { return blocking_; }
-  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-
+  bool stopping() const { return stopping_flag.load(std::memory_order_acquire); }
   // Sessions register themselves; false when the server is full or stopping.
   bool add(Session* s, const std::shared_ptr<Session>& sp);
   bool has_room();
   void remove(Session* s);
 
- private:
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void on_signal(beast::error_code ec, int signo);
   void on_reload_signal(beast::error_code ec, int signo);
   void begin_shutdown();
+  void end_grace();
+  void abandon();
   void close_all();
   void finish_if_drained();
 
-  const ServerOptions& options_;
-  const Router& router_;
+  const ServerOptions options;
+  const Router* router = nullptr;  // set by run()
+  const int threads;
+  ListenAddress bound;
   // Declared before the io_context: a handler it destroys may end a session,
   // which unregisters itself here.
-  std::mutex mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
-  std::atomic<bool> stopping_{false};
-  // Runs blocking route handlers. Each task holds work on ioc_ until it has
-  // posted its response back, so run() returns only after every one is done.
-  net::thread_pool blocking_;
+  std::mutex mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
+  std::atomic<bool> stopping_flag{false};
+  bool grace_over = false;  // on strand
+  std::atomic<bool> abandoned{false};
 
-  net::io_context ioc_;
-  net::strand<net::io_context::executor_type> strand_;
-  tcp::acceptor acceptor_;
-  net::signal_set signals_;
-  net::signal_set reload_signals_;  // SIGHUP, when options_.on_reload is set
-  net::steady_timer drain_timer_;
-  net::steady_timer retry_timer_;
+  net::io_context ioc;
+  net::strand<net::io_context::executor_type> strand;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  net::signal_set reload_signals;  // SIGHUP, when options.on_reload is set
+  net::steady_timer drain_timer;
+  net::steady_timer abandon_timer;
+  net::steady_timer retry_timer;
+  // Runs blocking route handlers. Declared after the io_context, so it is
+  // joined first: a task it drops still posts to a live io_context.
+  BlockingPool pool;
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
+namespace {
 
 // One connection. Its socket's executor is a strand, so every handler of a
 // session runs serialised; the shutdown sequence reaches it by posting.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, Listener& listener)
-      : stream_(std::move(socket)), listener_(listener) {
+  Session(tcp::socket&& socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) {
@@ -133,7 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
       peer_ip_ = addr.to_string();
     }
   }
-  ~Session() { listener_.remove(this); }
+  ~Session() { server_.remove(this); }
 
   void start() {
     net::dispatch(stream_.get_executor(),
@@ -156,10 +144,23 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  const ServerOptions& opts() const { return listener_.options(); }
+  // A request handed to the blocking pool.
+  struct Job {
+    std::shared_ptr<Session> session;
+    // Keeps the io_context running until the answer is posted back.
+    net::executor_work_guard<net::io_context::executor_type> work;
+    HttpRequest request;
+    const RouteInfo* route;
+    SteadyClock::time_point start;
+    unsigned version;
+    bool keep_alive;
+  };
+
+  const ServerOptions& opts() const { return server_.options; }
+  const Router& router() const { return *server_.router; }
 
   void read_request() {
-    if (listener_.stopping() && buffer_.size() == 0) return close();
+    if (server_.stopping() && buffer_.size() == 0) return close();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opts().header_limit));
     parser_->body_limit(opts().body_limit);
@@ -175,7 +176,11 @@ class Session : public std::enable_shared_from_this<Session> {
     // HTTP/1.0 and 1.1 only: anything else is not a request this server
     // understands.
     unsigned version = parser_->get().version();
-    if (version != 10 && version != 11) return close();
+    if (version != 10 && version != 11) {
+      router().closed(partial_request(), 400, "HTTP version not supported");
+      discard_request();
+      return close();
+    }
     if (parser_->is_done()) return handle();
     auto expect = parser_->get().find(http::field::expect);
     if (expect != parser_->get().end() && iequals(expect->value(), "100-continue")) {
@@ -190,8 +195,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
+    reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->reading_ = false;
                        if (ec) return self->on_read_error(ec);
                        self->handle();
                      });
@@ -210,8 +217,80 @@ class Session : public std::enable_shared_from_this<Session> {
                                std::to_string(opts().header_limit / 1024) + " KiB"));
     }
     // End of stream, timeout, reset, cancellation by shutdown, or malformed
-    // HTTP: nothing sensible to answer; close cleanly.
+    // HTTP: nothing sensible to answer; close. A request that had begun to
+    // arrive gets its access log line.
+    if (parser_ && (parser_->got_some() || buffer_.size() > 0)) {
+      if (closed_) {
+        router().closed(partial_request(), 503,
+                        "the server shut down before the request arrived in full");
+      } else if (ec == beast::error::timeout) {
+        router().closed(partial_request(), 408, "the request did not arrive within the timeout");
+      } else {
+        // Malformed, or the client gave up mid-request.
+        router().closed(partial_request(), 400, ec.message());
+      }
+    }
+    discard_request();
     close();
+  }
+
+  // What has been read of the current request, for the access log: method,
+  // target, peer and header fields (never the API key).
+  HttpRequest partial_request() const {
+    HttpRequest r;
+    r.peer_ip = peer_ip_;
+    if (!parser_) return r;
+    const auto& m = parser_->get();
+    r.method = std::string(m.method_string());
+    r.target = std::string(m.target());
+    for (const auto& field : m) {
+      std::string name = ascii_lower(field.name_string());
+      if (name != kApiKeyHeader)
+        r.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    return r;
+  }
+
+  // Overwrites the bytes of the API key in Beast's copy of the header fields.
+  static void wipe_key_fields(http::fields& fields) {
+    for (auto& field : fields) {
+      if (iequals(field.name_string(), kApiKeyHeader)) {
+        auto value = field.value();
+        // The fields own this memory; only the view is const.
+        wipe_bytes(const_cast<char*>(value.data()), value.size());
+      }
+    }
+  }
+
+  // Overwrites the read buffer's whole allocation: what it held of requests
+  // already parsed (API keys, bodies with secrets). Bytes of a pipelined
+  // request not yet parsed are kept.
+  void wipe_read_buffer() {
+    std::string rest;
+    const std::size_t keep = buffer_.size();
+    if (keep > 0) {
+      rest = beast::buffers_to_string(buffer_.data());
+      buffer_.consume(keep);
+    }
+    // Empty, so prepare() starts at the allocation's first byte.
+    auto all = buffer_.prepare(buffer_.capacity());
+    wipe_bytes(all.data(), all.size());
+    if (keep > 0) {
+      auto out = buffer_.prepare(keep);
+      std::memcpy(out.data(), rest.data(), keep);
+      buffer_.commit(keep);
+      wipe(rest);
+    }
+  }
+
+  // Drops a request that will not be handled, wiping what it carried.
+  void discard_request() {
+    if (parser_) {
+      wipe(parser_->get().body());
+      wipe_key_fields(parser_->get());
+      parser_.reset();
+    }
+    wipe_read_buffer();
   }
 
   void handle() {
@@ -223,61 +302,105 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(req.target());
     request.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
     for (const auto& field : req) {
-      request.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
+      request.headers.emplace_back(ascii_lower(field.name_string()), std::string(field.value()));
     }
     request.body = std::move(req.body());
     request.peer_ip = peer_ip_;
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
-    if (!Router::is_blocking(request.method, request.target)) {
-      HttpResponse response = respond(request, start);
-      send(std::move(response), version, keep_alive && !listener_.stopping(), false);
+    wipe_key_fields(req);
+    wipe_read_buffer();
+    const RouteInfo* route = Router::route_for(request.method, request.target);
+    if (route == nullptr || !route->blocking) {
+      HttpResponse response = respond(request, route, start);
+      send(std::move(response), version, keep_alive && !server_.stopping(), false,
+           request.method == "HEAD", route != nullptr && route->secret_response);
       return;
     }
-    // A handler that may wait on a third party runs on the blocking pool; its
-    // answer comes back to this session's strand.
-    net::post(listener_.blocking_pool(),
-              [self = shared_from_this(), work = net::make_work_guard(listener_.ioc()),
-               request = std::move(request), start, version, keep_alive]() mutable {
-                HttpResponse response = self->respond(request, start);
-                net::post(self->stream_.get_executor(),
-                          [self, response = std::move(response), version, keep_alive]() mutable {
-                            self->send(std::move(response), version,
-                                       keep_alive && !self->listener_.stopping(), false);
-                          });
-              });
+    // A handler that may wait runs on the blocking pool; its answer comes
+    // back to this session's strand. Dropped unstarted (shutdown), its
+    // connection is closed.
+    auto job = std::make_shared<Job>(Job{.session = shared_from_this(),
+                                         .work = net::make_work_guard(server_.ioc),
+                                         .request = std::move(request),
+                                         .route = route,
+                                         .start = start,
+                                         .version = version,
+                                         .keep_alive = keep_alive});
+    server_.pool.post([job](bool run) {
+      Session& self = *job->session;
+      if (!run) {
+        self.router().closed(job->request, 503,
+                             "the server shut down before the request could start");
+        wipe_request(job->request);
+        net::post(self.stream_.get_executor(), [s = job->session] { s->close(); });
+        return;
+      }
+      HttpResponse response = self.respond(job->request, job->route, job->start);
+      net::post(self.stream_.get_executor(),
+                [s = job->session, response = std::move(response), version = job->version,
+                 keep_alive = job->keep_alive, head = job->request.method == "HEAD",
+                 secret = job->route->secret_response]() mutable {
+                  s->send(std::move(response), version, keep_alive && !s->server_.stopping(), false,
+                          head, secret);
+                });
+    });
   }
 
-  // Runs the router on `request`, records it, and wipes the key it carried.
-  HttpResponse respond(HttpRequest& request, SteadyClock::time_point start) {
-    HttpResponse response = listener_.router().handle(request);
-    listener_.router().finish(&request, response, SteadyClock::now() - start);
-    // The key text must not outlive the request.
-    for (auto& h : request.headers) {
-      if (h.first == "x-api-key") wipe(h.second);
-    }
+  // Runs the router on `request`, records it, and wipes what it carried.
+  HttpResponse respond(HttpRequest& request, const RouteInfo* route,
+                       SteadyClock::time_point start) {
+    HttpResponse response = router().handle(request);
+    router().finish(request, response, SteadyClock::now() - start);
+    // The key text must not outlive the request, nor a secret in its body.
+    wipe_request(request, route != nullptr && route->secret_request);
     return response;
+  }
+
+  // Wipes the request's API key, and its body unless `body` is false.
+  static void wipe_request(HttpRequest& request, bool body = true) {
+    for (auto& h : request.headers) {
+      if (h.first == kApiKeyHeader) wipe(h.second);
+    }
+    if (body) wipe(request.body);
   }
 
   // Answers an error found while reading, then closes the connection.
   void reject(const Status& status) {
-    HttpResponse response = listener_.router().reject(status);
-    listener_.router().finish(nullptr, response, std::chrono::nanoseconds(0));
-    send(std::move(response), 11, false, true);
+    HttpRequest partial = partial_request();
+    discard_request();
+    HttpResponse response = router().reject(status, partial);
+    router().finish(partial, response, std::chrono::nanoseconds(0));
+    send(std::move(response), 11, false, true, partial.method == "HEAD", false);
   }
 
-  void send(HttpResponse response, unsigned version, bool keep_alive, bool linger) {
+  // Writes `response`. A response to HEAD carries the headers the GET
+  // response would (Content-Length included) and no body; a 204 carries no
+  // Content-Length (RFC 9110 §8.6, §9.3.2). `secret`: the body is wiped once
+  // written.
+  void send(HttpResponse response, unsigned version, bool keep_alive, bool linger, bool head,
+            bool secret) {
     res_.emplace();
     res_->version(version);
     res_->result(static_cast<unsigned>(response.status));
     for (auto& [name, value] : response.headers) res_->set(name, value);
-    res_->body() = std::move(response.body);
+    const bool no_content = response.status == 204 || response.status == 304 ||
+                            (response.status >= 100 && response.status < 200);
+    if (no_content) {
+      if (secret) wipe(response.body);
+    } else if (head) {
+      res_->content_length(response.body.size());
+      if (secret) wipe(response.body);
+    } else {
+      res_->body() = std::move(response.body);
+      res_->content_length(res_->body().size());
+    }
     res_->keep_alive(keep_alive);
-    res_->prepare_payload();
     stream_.expires_after(opts().write_timeout);
     http::async_write(
         stream_, *res_,
-        [self = shared_from_this(), keep_alive, linger](beast::error_code ec, std::size_t) {
+        [self = shared_from_this(), keep_alive, linger, secret](beast::error_code ec, std::size_t) {
+          if (secret) wipe(self->res_->body());
           self->res_.reset();
           if (ec) return self->close();
           if (linger) return self->linger();
@@ -307,13 +430,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     reading_ = false;
+    closed_ = true;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
   }
 
   beast::tcp_stream stream_;
-  Listener& listener_;
+  HttpServer::Impl& server_;
   std::string peer_ip_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -321,50 +445,43 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response<http::string_body>> res_;
   std::array<char, 4096> drain_buf_{};
   bool reading_ = false;
+  bool closed_ = false;  // by close(): what fails after it is not the client's doing
 };
 
-Status Listener::open(ListenAddress& bound) {
+}  // namespace
+
+Status HttpServer::Impl::open() {
   beast::error_code ec;
-  auto address = net::ip::make_address(options_.listen.host, ec);
+  auto address = net::ip::make_address(options.listen.host, ec);
   if (ec) return Status(ErrorCode::kValidationFailed, "not an IP address", "listen");
-  tcp::endpoint endpoint(address, options_.listen.port);
+  tcp::endpoint endpoint(address, options.listen.port);
   auto fail = [&](const char* what) {
     return Status(ErrorCode::kUnavailable, std::string("cannot listen on ") +
-                                               options_.listen.to_string() + ": " + what + ": " +
+                                               options.listen.to_string() + ": " + what + ": " +
                                                ec.message());
   };
-  if (acceptor_.open(endpoint.protocol(), ec); ec) return fail("open");
-  if (acceptor_.set_option(net::socket_base::reuse_address(true), ec); ec) return fail("option");
-  if (acceptor_.bind(endpoint, ec); ec) return fail("bind");
-  if (acceptor_.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
-  auto local = acceptor_.local_endpoint(ec);
+  if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
+  if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) return fail("option");
+  if (acceptor.bind(endpoint, ec); ec) return fail("bind");
+  if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
+  auto local = acceptor.local_endpoint(ec);
   if (ec) return fail("address");
   bound.host = local.address().to_string();
   bound.port = local.port();
   return Status::Ok();
 }
 
-void Listener::start() {
-  signals_.async_wait(beast::bind_front_handler(&Listener::on_signal, this));
-  if (options_.on_reload) {
-    reload_signals_.add(SIGHUP);
-    reload_signals_.async_wait(beast::bind_front_handler(&Listener::on_reload_signal, this));
-  }
-  net::dispatch(strand_, [this] { accept(); });
+void HttpServer::Impl::accept() {
+  acceptor.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Impl::on_accept, this));
 }
 
-void Listener::accept() {
-  acceptor_.async_accept(net::make_strand(ioc_),
-                         beast::bind_front_handler(&Listener::on_accept, this));
-}
-
-void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
+void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   if (stopping() || ec == net::error::operation_aborted) return;
   if (ec) {
     // Out of descriptors and the like: back off briefly instead of spinning.
-    log_line("error", "accept failed", ec.message());
-    retry_timer_.expires_after(std::chrono::milliseconds(50));
-    retry_timer_.async_wait([this](beast::error_code e) {
+    log_event("error", "accept failed", {{"error", ec.message()}});
+    retry_timer.expires_after(std::chrono::milliseconds(50));
+    retry_timer.async_wait([this](beast::error_code e) {
       if (!e && !stopping()) accept();
     });
     return;
@@ -372,9 +489,14 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   if (!has_room()) {
     // Over the connection limit: a short 503 written straight to the fresh
     // socket (its empty send buffer takes it without blocking), then close.
-    HttpResponse r = router_.reject(
-        Status(ErrorCode::kUnavailable, "the server has too many open connections; retry"));
-    router_.finish(nullptr, r, std::chrono::nanoseconds(0));
+    HttpRequest partial;
+    beast::error_code peer_ec;
+    auto peer = socket.remote_endpoint(peer_ec);
+    if (!peer_ec) partial.peer_ip = peer.address().to_string();
+    HttpResponse r = router->reject(
+        Status(ErrorCode::kUnavailable, "the server has too many open connections; retry"),
+        partial);
+    router->finish(partial, r, std::chrono::nanoseconds(0));
     http::response<http::string_body> res;
     res.result(static_cast<unsigned>(r.status));
     for (auto& [name, value] : r.headers) res.set(name, value);
@@ -394,127 +516,201 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   accept();
 }
 
-bool Listener::has_room() {
-  std::lock_guard lock(mu_);
-  return sessions_.size() < options_.max_connections;
+bool HttpServer::Impl::has_room() {
+  std::lock_guard lock(mu);
+  return sessions.size() < options.max_connections;
 }
 
-bool Listener::add(Session* s, const std::shared_ptr<Session>& sp) {
-  std::lock_guard lock(mu_);
-  if (stopping() || sessions_.size() >= options_.max_connections) return false;
-  sessions_.emplace(s, sp);
+bool HttpServer::Impl::add(Session* s, const std::shared_ptr<Session>& sp) {
+  std::lock_guard lock(mu);
+  if (stopping() || sessions.size() >= options.max_connections) return false;
+  sessions.emplace(s, sp);
   return true;
 }
 
-void Listener::remove(Session* s) {
+void HttpServer::Impl::remove(Session* s) {
   bool drained = false;
   {
-    std::lock_guard lock(mu_);
-    sessions_.erase(s);
-    drained = stopping() && sessions_.empty();
+    std::lock_guard lock(mu);
+    sessions.erase(s);
+    drained = stopping() && sessions.empty();
   }
-  if (drained) net::post(strand_, [this] { finish_if_drained(); });
+  if (drained && !abandoned.load()) net::post(strand, [this] { finish_if_drained(); });
 }
 
-void Listener::on_signal(beast::error_code ec, int) {
+void HttpServer::Impl::stop() {
+  net::post(strand, [this] { on_signal({}, SIGTERM); });
+}
+
+void HttpServer::Impl::on_signal(beast::error_code ec, int) {
   if (ec) return;  // cancelled: the server is done
   if (!stopping()) {
     // A second signal cuts the grace period short. (Armed before
     // begin_shutdown, which cancels it when nothing is left to drain.)
-    signals_.async_wait(beast::bind_front_handler(&Listener::on_signal, this));
+    if (options.handle_signals) {
+      signals.async_wait(beast::bind_front_handler(&Impl::on_signal, this));
+    }
     begin_shutdown();
   } else {
-    close_all();
+    end_grace();
   }
 }
 
-void Listener::on_reload_signal(beast::error_code ec, int) {
+void HttpServer::Impl::on_reload_signal(beast::error_code ec, int) {
   if (ec || stopping()) return;
-  net::post(blocking_, options_.on_reload);
-  reload_signals_.async_wait(beast::bind_front_handler(&Listener::on_reload_signal, this));
+  // Reloading reads files and the database: never on an I/O thread.
+  pool.post([reload = options.on_reload](bool run) {
+    if (run) reload();
+  });
+  reload_signals.async_wait(beast::bind_front_handler(&Impl::on_reload_signal, this));
 }
 
-void Listener::begin_shutdown() {
+void HttpServer::Impl::begin_shutdown() {
   {
-    std::lock_guard lock(mu_);
-    stopping_.store(true, std::memory_order_release);
+    std::lock_guard lock(mu);
+    stopping_flag.store(true, std::memory_order_release);
   }
-  log_line("info", "shutting down");
+  log_event("info", "shutting down");
   beast::error_code ec;
-  acceptor_.close(ec);
-  retry_timer_.cancel();
+  acceptor.close(ec);
+  retry_timer.cancel();
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(mu_);
-    for (auto& [p, w] : sessions_) {
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : sessions) {
       if (auto s = w.lock()) live.push_back(std::move(s));
     }
   }
   for (auto& s : live) s->shutdown_if_idle();
   live.clear();
-  drain_timer_.expires_after(options_.shutdown_grace);
-  drain_timer_.async_wait([this](beast::error_code e) {
-    if (!e) close_all();
+  drain_timer.expires_after(options.shutdown_grace);
+  drain_timer.async_wait([this](beast::error_code e) {
+    if (!e) end_grace();
   });
   finish_if_drained();
 }
 
-void Listener::close_all() {
+// The grace period is over: blocking requests not yet started are dropped,
+// every connection is closed, and the handlers still running get
+// shutdown_abandon_after to return.
+void HttpServer::Impl::end_grace() {
+  if (grace_over) return;
+  grace_over = true;
+  drain_timer.cancel();
+  pool.drop_queued();
+  close_all();
+  abandon_timer.expires_after(options.shutdown_abandon_after);
+  abandon_timer.async_wait([this](beast::error_code e) {
+    if (!e) abandon();
+  });
+  finish_if_drained();
+}
+
+void HttpServer::Impl::abandon() {
+  std::size_t open = 0;
+  {
+    std::lock_guard lock(mu);
+    open = sessions.size();
+  }
+  if (open == 0) return;
+  abandoned.store(true);
+  log_event("error", "gave up waiting for requests still running after the grace period",
+            {{"running", pool.running()},
+             {"connections", open},
+             {"waited_ms", options.shutdown_abandon_after.count()}});
+  ioc.stop();
+}
+
+void HttpServer::Impl::close_all() {
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(mu_);
-    for (auto& [p, w] : sessions_) {
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : sessions) {
       if (auto s = w.lock()) live.push_back(std::move(s));
     }
   }
   for (auto& s : live) s->force_close();
 }
 
-// Runs on strand_: once stopping and no session is left, cancel what keeps
+// Runs on strand: once stopping and no session is left, cancel what keeps
 // the io_context busy so that every run() returns.
-void Listener::finish_if_drained() {
+void HttpServer::Impl::finish_if_drained() {
   {
-    std::lock_guard lock(mu_);
-    if (!stopping() || !sessions_.empty()) return;
+    std::lock_guard lock(mu);
+    if (!stopping() || !sessions.empty()) return;
   }
-  drain_timer_.cancel();
-  retry_timer_.cancel();
+  drain_timer.cancel();
+  abandon_timer.cancel();
+  retry_timer.cancel();
   beast::error_code ec;
-  signals_.cancel(ec);
-  reload_signals_.cancel(ec);
+  signals.cancel(ec);
+  reload_signals.cancel(ec);
 }
 
-void Listener::run(int threads) {
+Status HttpServer::Impl::run(const Router& r) {
+  router = &r;
+  if (options.handle_signals) {
+    beast::error_code ec;
+    signals.add(SIGINT, ec);
+    signals.add(SIGTERM, ec);
+    signals.async_wait(beast::bind_front_handler(&Impl::on_signal, this));
+  }
+  if (options.on_reload) {
+    beast::error_code ec;
+    reload_signals.add(SIGHUP, ec);
+    reload_signals.async_wait(beast::bind_front_handler(&Impl::on_reload_signal, this));
+  }
+  net::dispatch(strand, [this] {
+    if (!stopping()) accept();
+  });
   auto worker = [this] {
     for (;;) {
       try {
-        ioc_.run();
+        ioc.run();
         return;
       } catch (const std::exception& e) {
-        log_line("error", "handler threw", e.what());
+        log_event("error", "handler threw", {{"error", e.what()}});
       }
     }
   };
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(threads > 1 ? threads - 1 : 0));
-  for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
+  std::vector<std::thread> io_threads;
+  io_threads.reserve(static_cast<std::size_t>(threads - 1));
+  for (int i = 1; i < threads; ++i) io_threads.emplace_back(worker);
   worker();
-  for (auto& t : pool) t.join();
-  blocking_.join();  // idle by now: each task held work on ioc_
+  for (auto& t : io_threads) t.join();
+  if (!abandoned.load()) {
+    // Every session is gone, so no blocking task is running or queued.
+    pool.drop_queued();
+    if (pool.join_until(SteadyClock::now() + options.shutdown_abandon_after)) {
+      return Status::Ok();
+    }
+    abandoned.store(true);
+  }
+  pool.detach();
+  return Status(ErrorCode::kUnavailable,
+                "requests were still running " +
+                    std::to_string(options.shutdown_abandon_after.count()) +
+                    " ms after the shutdown grace period; gave up on them");
 }
 
-}  // namespace
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Status run_http_server(const ServerOptions& options, const Router& router,
-                       const std::function<void(const ListenAddress&)>& on_listening) {
-  int threads = options.threads > 0 ? options.threads : 1;
-  Listener listener(options, router, threads);
-  ListenAddress bound;
-  if (Status s = listener.open(bound); !s.ok()) return s;
-  listener.start();
-  if (on_listening) on_listening(bound);
-  listener.run(threads);
-  return Status::Ok();
+HttpServer::~HttpServer() {
+  // Abandoned handlers still use the io_context, the pool and the sessions:
+  // they must outlive them, so they are never freed.
+  if (impl_ && impl_->abandoned.load()) (void)impl_.release();
 }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::open(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  if (Status s = impl->open(); !s.ok()) return s;
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+const ListenAddress& HttpServer::address() const noexcept { return impl_->bound; }
+
+Status HttpServer::run(const Router& router) { return impl_->run(router); }
+
+void HttpServer::stop() { impl_->stop(); }
 
 }  // namespace nexus::server

@@ -4,11 +4,11 @@
 // create|list|revoke` manages API keys in the same database.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -17,6 +17,7 @@
 
 #include "config.hpp"
 #include "http_server.hpp"
+#include "log.hpp"
 #include "nexus/keys.hpp"
 #include "nexus/nexus.hpp"
 #include "nexus/sealing.hpp"
@@ -33,14 +34,15 @@ constexpr int kExitRuntime = 1;  // database, key store or listener failed
 
 constexpr const char* kUsage =
     "usage: nexus serve [--listen IP:PORT] [--database URL] [--threads N] "
-    "[--trusted-proxies CIDRS]\n"
-    "             [--master-key-file PATH] [--ca-file PATH]\n"
+    "[--blocking-threads N]\n"
+    "             [--trusted-proxies CIDRS] [--master-key-file PATH] [--ca-file PATH]\n"
     "       nexus keys create --workspace W --role admin|agent|auditor [--label L]\n"
     "       nexus keys list [--workspace W]\n"
     "       nexus keys revoke KEY_ID\n"
     "       nexus keys check | rotate-master [--batch N] | drop-master KEY_ID\n"
     "             [--master-key-file PATH]\n"
     "environment: API_KEY, NEXUS_LISTEN, NEXUS_DATABASE, NEXUS_TRUSTED_PROXIES, NEXUS_THREADS,\n"
+    "             NEXUS_BLOCKING_THREADS,\n"
     "             NEXUS_MASTER_KEY, NEXUS_MASTER_KEY_FILE, NEXUS_CA_FILE,\n"
     "             NEXUS_DISCOVERY_ALLOW_INSECURE (development only)\n";
 
@@ -50,29 +52,24 @@ int fail(int code, const std::string& what, const Status& s) {
   return code;
 }
 
-void log_event(const boost::json::object& fields) {
-  boost::json::object line{{"time", format_rfc3339(system_clock().now())}, {"level", "info"}};
-  for (const auto& f : fields) line.insert_or_assign(f.key(), f.value());
-  std::string text = boost::json::serialize(line) + "\n";
-  std::fwrite(text.data(), 1, text.size(), stdout);
-}
-
 struct Opened {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<KeyService> keys;
 };
 
+// Every message names the database by redact_storage_url: a URL's password
+// is never printed.
 Result<Opened> open_database(const std::string& url) {
   auto storage = open_storage(url);
   if (!storage.ok()) {
-    return Status(storage.status().code(),
-                  "cannot open database \"" + url + "\": " + storage.status().message());
+    return Status(storage.status().code(), "cannot open database \"" + redact_storage_url(url) +
+                                               "\": " + storage.status().message());
   }
   Opened opened{.storage = std::move(storage).value(), .keys = nullptr};
   auto keys = KeyService::open({.storage = opened.storage.get()});
   if (!keys.ok()) {
-    return Status(keys.status().code(),
-                  "cannot read the API keys of \"" + url + "\": " + keys.status().message());
+    return Status(keys.status().code(), "cannot read the API keys of \"" + redact_storage_url(url) +
+                                            "\": " + keys.status().message());
   }
   opened.keys = std::move(keys).value();
   return opened;
@@ -122,19 +119,17 @@ void report_malformed(const std::vector<SealedPlace>& malformed) {
   constexpr std::size_t kMaxListed = 100;
   for (std::size_t i = 0; i < malformed.size() && i < kMaxListed; ++i) {
     const SealedPlace& p = malformed[i];
-    log_event({{"level", "warn"},
-               {"msg",
-                "a sealed value is malformed and cannot be opened; reads of it answer "
-                "credential_unreadable until it is replaced"},
-               {"workspace", p.workspace},
+    log_event("warn",
+              "a sealed value is malformed and cannot be opened; reads of it answer "
+              "credential_unreadable until it is replaced",
+              {{"workspace", p.workspace},
                {"owner_kind", p.owner_kind},
                {"owner_id", p.owner_id},
                {"field", p.field}});
   }
   if (malformed.size() > kMaxListed) {
-    log_event({{"level", "warn"},
-               {"msg", "more malformed sealed values not listed"},
-               {"count", malformed.size() - kMaxListed}});
+    log_event("warn", "more malformed sealed values not listed",
+              {{"count", malformed.size() - kMaxListed}});
   }
 }
 
@@ -152,22 +147,18 @@ std::optional<std::string> reloadable_key_file(const ServeConfig& config,
 void reload_master_keys(const std::optional<std::string>& key_file, Vault& vault,
                         Storage& storage) {
   if (!key_file) {
-    log_event({{"level", "warn"},
-               {"msg", "SIGHUP: the master key comes from NEXUS_MASTER_KEY; nothing to reload"}});
+    log_event("warn", "SIGHUP: the master key comes from NEXUS_MASTER_KEY; nothing to reload");
     return;
   }
   auto loaded = Keyring::from_file(*key_file);
   if (!loaded.ok()) {
-    log_event({{"level", "error"},
-               {"msg", "SIGHUP: kept the current master keys"},
-               {"error", loaded.status().message()}});
+    log_event("error", "SIGHUP: kept the current master keys",
+              {{"error", loaded.status().message()}});
     return;
   }
   auto fresh = std::make_shared<const Keyring>(std::move(loaded).value());
   if (Status s = check_keyring_covers(storage, *fresh); !s.ok()) {
-    log_event({{"level", "error"},
-               {"msg", "SIGHUP: kept the current master keys"},
-               {"error", s.message()}});
+    log_event("error", "SIGHUP: kept the current master keys", {{"error", s.message()}});
     return;
   }
   std::shared_ptr<const Keyring> before = vault.keyring();
@@ -178,8 +169,8 @@ void reload_master_keys(const std::optional<std::string>& key_file, Vault& vault
     vault.replace_keyring(std::make_shared<const Keyring>(fresh->merged_with(*before)));
   }
   std::shared_ptr<const Keyring> now = vault.keyring();
-  log_event({{"msg", "master keys reloaded"},
-             {"trigger", "SIGHUP"},
+  log_event("info", "master keys reloaded",
+            {{"trigger", "SIGHUP"},
              {"primary_key_id", now->primary_id()},
              {"key_ids", key_ids_json(*now)}});
 }
@@ -198,6 +189,15 @@ int serve(const std::vector<std::string>& args) {
   auto config = parse_serve_config(args, process_env());
   scrub_secret_environment();
   if (!config.ok()) return fail(kExitConfig, "", config.status());
+  // SIGHUP reloads the master keys once the vault exists (set below).
+  std::function<void()> reload;
+  config->server.on_reload = [&reload] {
+    if (reload) reload();
+  };
+  // Bind before anything is created or written (database, keys, key file):
+  // a start that cannot listen changes nothing and prints one line.
+  auto server = HttpServer::open(config->server);
+  if (!server.ok()) return fail(kExitRuntime, "", server.status());
 
   // The master keys are checked against the stored values before anything is
   // written: a refused start leaves the database (even at an older schema)
@@ -206,8 +206,9 @@ int serve(const std::vector<std::string>& args) {
   if (!keyring.ok()) return fail(kExitConfig, "", keyring.status());
   auto census = census_sealed_values(config->database);
   if (!census.ok()) {
-    return fail(kExitRuntime,
-                "cannot read database \"" + config->database + "\": ", census.status());
+    return fail(
+        kExitRuntime,
+        "cannot read database \"" + redact_storage_url(config->database) + "\": ", census.status());
   }
   if (keyring->generated && census->total() > 0) {
     return fail(kExitConfig, "",
@@ -245,14 +246,12 @@ int serve(const std::vector<std::string>& args) {
     vault_options.reload = [path = *key_file](std::string_view missing) -> Result<Keyring> {
       auto ring = Keyring::from_file(path);
       if (!ring.ok()) {
-        log_event({{"level", "error"},
-                   {"msg", "could not reload the master keys for an unknown key id"},
-                   {"missing_key_id", missing},
-                   {"error", ring.status().message()}});
+        log_event("error", "could not reload the master keys for an unknown key id",
+                  {{"missing_key_id", missing}, {"error", ring.status().message()}});
         return ring;
       }
-      log_event({{"msg", "master keys reloaded"},
-                 {"trigger", "unknown key id"},
+      log_event("info", "master keys reloaded",
+                {{"trigger", "unknown key id"},
                  {"missing_key_id", missing},
                  {"primary_key_id", ring->primary_id()},
                  {"key_ids", key_ids_json(ring.value())}});
@@ -278,7 +277,7 @@ int serve(const std::vector<std::string>& args) {
     boot->generated.reset();
   }
   for (const std::string& id : boot->revoked_ids) {
-    log_event({{"msg", "revoked the previous API_KEY key"}, {"key_id", id}});
+    log_event("info", "revoked the previous API_KEY key", {{"key_id", id}});
   }
 
   // Discovery's HTTPS client; an unreadable NEXUS_CA_FILE stops the start.
@@ -290,7 +289,7 @@ int serve(const std::vector<std::string>& args) {
         "NEXUS_DISCOVERY_ALLOW_INSECURE=1: discovery accepts plain http issuers and endpoints "
         "and reaches loopback, private and link-local addresses; never use this in production";
     std::fprintf(stderr, "nexus: WARNING: %s\n", kInsecure);
-    log_event({{"level", "warn"}, {"msg", kInsecure}});
+    log_event("warn", kInsecure);
   }
 
   RegistryOptions registry_options;
@@ -302,7 +301,7 @@ int serve(const std::vector<std::string>& args) {
   auto sealed = registry.seal_plaintext_secrets();
   if (!sealed.ok()) return fail(kExitRuntime, "cannot seal stored secrets: ", sealed.status());
   if (sealed.value() > 0) {
-    log_event({{"msg", "sealed client secrets stored in clear"}, {"count", sealed.value()}});
+    log_event("info", "sealed client secrets stored in clear", {{"count", sealed.value()}});
   }
   ConnectionService connections(
       ConnectionOptions{.storage = opened.storage.get(), .vault = &vault});
@@ -320,31 +319,34 @@ int serve(const std::vector<std::string>& args) {
   DiscoveryRefresher refresher(
       registry, DiscoveryRefresherOptions{.on_pass = [](const DiscoveryRefreshReport& r) {
         if (r.refreshed + r.failed + r.skipped == 0 && r.status.ok()) return;
-        boost::json::object line{{"msg", "discovery refresh"},
-                                 {"refreshed", r.refreshed},
-                                 {"failed", r.failed},
-                                 {"skipped", r.skipped}};
-        if (!r.status.ok()) {
-          line["level"] = "error";
-          line["error"] = r.status.message();
-        }
-        log_event(line);
+        boost::json::object fields{
+            {"refreshed", r.refreshed}, {"failed", r.failed}, {"skipped", r.skipped}};
+        if (!r.status.ok()) fields["error"] = r.status.message();
+        log_event(r.status.ok() ? "info" : "error", "discovery refresh", fields);
       }});
-  config->server.on_reload = [&] { reload_master_keys(key_file, vault, *opened.storage); };
-  Status s = run_http_server(config->server, router, [&](const ListenAddress& bound) {
-    log_event({{"msg", "listening"},
-               {"address", bound.to_string()},
-               {"threads", config->server.threads},
-               {"blocking_threads", config->server.blocking_threads}});
-    refresher.start();
-  });
+  reload = [&] { reload_master_keys(key_file, vault, *opened.storage); };
+  log_event("info", "listening",
+            {{"address", (*server)->address().to_string()},
+             {"threads", config->server.threads},
+             {"blocking_threads", config->server.blocking_threads}});
+  refresher.start();
+  Status s = (*server)->run(router);
   refresher.stop();
-  if (!s.ok()) return fail(kExitRuntime, "", s);
+  if (!s.ok()) {
+    // Handlers still run inside the library: nothing they use may be
+    // destroyed, so end here. Their connections are closed, so nothing they
+    // do is acknowledged; SQLite rolls back an unfinished transaction.
+    log_event("error", "stopped without waiting for every request", {{"error", s.message()}});
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(EXIT_SUCCESS);
+  }
 
   // Every in-flight request has finished: close the database, then exit.
+  server->reset();
   opened.keys.reset();
   opened.storage.reset();
-  log_event({{"msg", "stopped"}});
+  log_event("info", "stopped");
   return EXIT_SUCCESS;
 }
 

@@ -6,22 +6,11 @@
 #include <charconv>
 
 #include "nexus/json.hpp"
+#include "nexus/keys.hpp"
+#include "text.hpp"
 
 namespace nexus::server {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -38,6 +27,20 @@ HttpResponse json_response(int status, const boost::json::value& body) {
   r.body = boost::json::serialize(body);
   r.headers.emplace_back("Content-Type", "application/json");
   return r;
+}
+
+void wipe_strings(boost::json::value& v) noexcept {
+  if (auto* s = v.if_string()) {
+    wipe_bytes(s->data(), s->size());
+  } else if (auto* o = v.if_object()) {
+    wipe_strings(*o);
+  } else if (auto* a = v.if_array()) {
+    for (auto& item : *a) wipe_strings(item);
+  }
+}
+
+void wipe_strings(boost::json::object& o) noexcept {
+  for (auto& member : o) wipe_strings(member.value());
 }
 
 HttpResponse error_response(ErrorCode code, std::string message, std::string field) {

@@ -4,6 +4,7 @@
 // handler shares (body and query parsing, JSON rendering, preconditions).
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <initializer_list>
@@ -47,6 +48,11 @@ HttpResponse error_response(ErrorCode code, std::string message, std::string fie
 Result<boost::json::value> parse_json_body(
     const Exchange& ex, const RouterOptions& options,
     std::initializer_list<std::string_view> extra_media_types = {});
+
+// Overwrites every string value in `v` (recursively) before it is freed: for
+// parsed bodies and views that held a secret.
+void wipe_strings(boost::json::value& v) noexcept;
+void wipe_strings(boost::json::object& o) noexcept;
 
 // kValidationFailed naming the parameter when the query has one not in
 // `allowed`, has one twice, has an empty value or did not decode.

@@ -1,14 +1,16 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "router.hpp"
 
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 
+#include "log.hpp"
 #include "route_support.hpp"
+#include "text.hpp"
 
 namespace nexus::server {
 namespace {
@@ -20,33 +22,38 @@ struct RouteEntry {
 
 // Matching order: a literal segment wins over a {parameter} for the same
 // method ("GET /v1/providers/metadata" before "GET /v1/providers/{name}").
+// Every route that writes storage runs on the blocking pool (a locked
+// database holds its thread up to the busy timeout), as do those that may
+// discover; reads stay on the I/O threads.
 const std::vector<RouteEntry>& route_entries() {
+  using P = Permission;
   static const std::vector<RouteEntry> entries = {
       {{"GET", "/healthz", std::nullopt}, healthz},
       {{"GET", "/readyz", std::nullopt}, readyz},
-      {{"GET", "/metrics", std::nullopt}, metrics_text},
-      // Create, patch and refresh may discover: they run on the blocking pool.
-      {{"POST", "/v1/providers", Permission::kWriteProviders, true}, create_provider},
-      {{"GET", "/v1/providers", Permission::kReadProviders}, list_providers},
-      {{"GET", "/v1/providers/metadata", Permission::kReadProviders}, provider_metadata},
-      {{"GET", "/v1/providers/{name}", Permission::kReadProviders}, get_provider},
-      {{"PATCH", "/v1/providers/{name}", Permission::kWriteProviders, true}, patch_provider},
-      {{"DELETE", "/v1/providers/{name}", Permission::kWriteProviders}, delete_provider},
-      {{"POST", "/v1/providers/{name}/discover", Permission::kWriteProviders, true},
+      {{"GET", "/metrics", P::kReadMetrics}, metrics_text},
+      {{"POST", "/v1/providers", P::kWriteProviders, true, true}, create_provider},
+      {{"GET", "/v1/providers", P::kReadProviders}, list_providers},
+      {{"GET", "/v1/providers/metadata", P::kReadProviders}, provider_metadata},
+      {{"GET", "/v1/providers/{name}", P::kReadProviders}, get_provider},
+      {{"PATCH", "/v1/providers/{name}", P::kWriteProviders, true, true}, patch_provider},
+      {{"DELETE", "/v1/providers/{name}", P::kWriteProviders, true}, delete_provider},
+      {{"POST", "/v1/providers/{name}/discover", P::kWriteProviders, true},
        refresh_provider_discovery},
-      {{"POST", "/v1/connections", Permission::kWriteConnections}, create_connection},
-      {{"GET", "/v1/connections", Permission::kReadConnections}, list_connections},
-      {{"GET", "/v1/connections/{id}", Permission::kReadConnections}, get_connection},
-      {{"DELETE", "/v1/connections/{id}", Permission::kWriteConnections}, delete_connection},
-      {{"GET", "/v1/token/{id}", Permission::kReadCredentials}, connection_token},
-      {{"GET", "/v1/audit", Permission::kReadAudit}, query_audit},
-      {{"GET", "/v1/audit/verify", Permission::kReadAudit}, verify_audit},
+      {{"POST", "/v1/connections", P::kWriteConnections, true, true}, create_connection},
+      {{"GET", "/v1/connections", P::kReadConnections}, list_connections},
+      {{"GET", "/v1/connections/{id}", P::kReadConnections}, get_connection},
+      {{"DELETE", "/v1/connections/{id}", P::kWriteConnections, true}, delete_connection},
+      // Reading a token audits it: a write.
+      {{"GET", "/v1/token/{id}", P::kReadCredentials, true, false, true}, connection_token},
+      {{"GET", "/v1/audit", P::kReadAudit}, query_audit},
+      {{"GET", "/v1/audit/verify", P::kReadAudit}, verify_audit},
   };
   return entries;
 }
 
 constexpr std::string_view kApiPrefix = "/v1/";
 constexpr std::size_t kMaxRequestIdLength = 128;
+constexpr std::size_t kMaxLoggedMethod = 16;
 constexpr std::string_view kInternalMessage =
     "the server failed to handle the request; the request id identifies it in the server log";
 
@@ -110,11 +117,21 @@ void parse_query(std::string_view query, Exchange& ex) {
   }
 }
 
-void default_log_sink(std::string_view line) {
-  // One fwrite per line: stdio's lock keeps lines whole across threads.
-  std::string buf(line);
-  buf += '\n';
-  std::fwrite(buf.data(), 1, buf.size(), stdout);
+// HEAD is answered as GET (RFC 9110 §9.3.2).
+std::string_view route_method(std::string_view method) {
+  return method == "HEAD" ? std::string_view("GET") : method;
+}
+
+// The index of the route `method` `path` matches, or -1.
+int find_route(std::string_view method, std::string_view path, std::string_view& param) {
+  method = route_method(method);
+  const auto& entries = route_entries();
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].info.method == method && match(entries[i].info.path, path, param)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
 }
 
 std::vector<RouteLabel> route_labels() {
@@ -174,8 +191,10 @@ HttpResponse error_response(const Status& status) {
   if (code == ErrorCode::kInternal) {
     body["message"] = kInternalMessage;
   } else {
-    body["message"] = status.message();
-    if (!status.field().empty()) body["field"] = status.field();
+    // Messages and fields may quote the request (a name, a parameter),
+    // which need not be UTF-8; JSON must be.
+    body["message"] = valid_utf8(status.message());
+    if (!status.field().empty()) body["field"] = valid_utf8(status.field());
   }
   HttpResponse r = json_response(http_status(code), body);
   if (code == ErrorCode::kInternal || code == ErrorCode::kUnavailable) {
@@ -186,16 +205,18 @@ HttpResponse error_response(const Status& status) {
 
 Router::Router(RouterServices services, RouterOptions options)
     : services_(services), options_(std::move(options)), metrics_(route_labels()) {
-  if (!options_.log_sink) options_.log_sink = default_log_sink;
+  if (!options_.log_sink) options_.log_sink = write_log_line;
+}
+
+const RouteInfo* Router::route_for(std::string_view method, std::string_view target) {
+  std::string_view param;
+  int i = find_route(method, target.substr(0, target.find('?')), param);
+  return i < 0 ? nullptr : &route_entries()[static_cast<std::size_t>(i)].info;
 }
 
 bool Router::is_blocking(std::string_view method, std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  for (const auto& e : route_entries()) {
-    std::string_view param;
-    if (e.info.method == method && match(e.info.path, path, param)) return e.info.blocking;
-  }
-  return false;
+  const RouteInfo* route = route_for(method, target);
+  return route != nullptr && route->blocking;
 }
 
 const std::vector<RouteInfo>& Router::routes() {
@@ -207,11 +228,23 @@ const std::vector<RouteInfo>& Router::routes() {
   return infos;
 }
 
-HttpResponse Router::reject(const Status& status) const {
+HttpResponse Router::reject(const Status& status, const HttpRequest& partial) const {
   HttpResponse r = error_response(status);
   r.request_id = new_request_id();
   r.set_header("X-Request-Id", r.request_id);
+  r.caller_ip = resolve_caller_ip(partial.peer_ip, partial.header("x-forwarded-for"),
+                                  options_.trusted_proxies);
   return r;
+}
+
+void Router::closed(const HttpRequest& partial, int status, std::string_view reason) const {
+  HttpResponse r;
+  r.status = status;
+  r.request_id = new_request_id();
+  r.caller_ip = resolve_caller_ip(partial.peer_ip, partial.header("x-forwarded-for"),
+                                  options_.trusted_proxies);
+  r.log_error = reason;
+  write_access_log(partial, r, std::chrono::nanoseconds(0), true);
 }
 
 HttpResponse Router::handle(const HttpRequest& request) const {
@@ -241,13 +274,14 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
   if (path.size() < target.size()) parse_query(target.substr(path.size() + 1), ex);
 
   const auto& entries = route_entries();
+  const std::string_view method = route_method(request.method);
   int index = -1;
   std::string_view param;
   std::string allow;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     std::string_view p;
     if (!match(entries[i].info.path, path, p)) continue;
-    if (entries[i].info.method == request.method) {
+    if (entries[i].info.method == method) {
       if (index < 0) {
         index = static_cast<int>(i);
         param = p;
@@ -255,13 +289,18 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
     } else if (allow.find(entries[i].info.method) == std::string::npos) {
       if (!allow.empty()) allow += ", ";
       allow += entries[i].info.method;
+      // Wherever GET is allowed, so is HEAD.
+      if (entries[i].info.method == "GET") allow += ", HEAD";
     }
   }
 
   // Every /v1 path needs a key, matched or not: without one, the answer is
-  // 401 whatever the route, so the API's shape stays hidden.
+  // 401 whatever the route, so the API's shape stays hidden. So does every
+  // route with a permission outside /v1 (/metrics).
   std::optional<Caller> caller;
-  if (path.substr(0, kApiPrefix.size()) == kApiPrefix) {
+  const bool needs_key = path.substr(0, kApiPrefix.size()) == kApiPrefix ||
+                         (index >= 0 && entries[index].info.permission);
+  if (needs_key) {
     std::string key = request.header("x-api-key");
     Result<Caller> c = services_.keys->authenticate(key);
     wipe(key);
@@ -287,7 +326,9 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
                               "this API key's role (" +
                                   std::string(caller ? to_string(caller->role) : "none") +
                                   ") may not do this");
-  } else if (auto name = percent_decode(param, false); !name) {
+  } else if (auto name = percent_decode(param, false); !name || !is_valid_utf8(*name)) {
+    // Names and ids are UTF-8 (ASCII, in fact): other bytes name nothing,
+    // and must not reach the library's messages or audit events.
     response = error_response(ErrorCode::kNotFound, "no such route; see docs/openapi.yaml");
   } else {
     ex.name = std::move(*name);
@@ -296,7 +337,9 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
       ex.ctx.actor = caller->key_id;
     }
     ex.ctx.caller_ip = caller_ip;
-    ex.ctx.user_agent = request.header("user-agent").substr(0, options_.max_user_agent_length);
+    // Audited and shown back as JSON: UTF-8 only.
+    ex.ctx.user_agent =
+        valid_utf8(request.header("user-agent").substr(0, options_.max_user_agent_length));
     RouteDeps deps{services_, options_, metrics_};
     response = route.handler(deps, ex);
   }
@@ -305,8 +348,13 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
   return response;
 }
 
-void Router::finish(const HttpRequest* request, const HttpResponse& response,
+void Router::finish(const HttpRequest& request, const HttpResponse& response,
                     std::chrono::nanoseconds duration) const {
+  write_access_log(request, response, duration, false);
+}
+
+void Router::write_access_log(const HttpRequest& request, const HttpResponse& response,
+                              std::chrono::nanoseconds duration, bool closed) const {
   metrics_.record(response.route_index, response.status, duration);
   try {
     const auto& entries = route_entries();
@@ -317,17 +365,23 @@ void Router::finish(const HttpRequest* request, const HttpResponse& response,
     line["level"] = response.status >= 500 ? "error" : "info";
     line["msg"] = "request";
     line["request_id"] = response.request_id;
-    line["method"] = request ? std::string_view(request->method).substr(0, 16) : "";
+    // Only what a token of the HTTP grammar allows, and not much of it: the
+    // method of a malformed request is untrusted text.
+    std::string_view method = std::string_view(request.method).substr(0, kMaxLoggedMethod);
+    bool printable = true;
+    for (char c : method) printable = printable && c > 0x20 && c < 0x7f;
+    line["method"] = printable ? method : std::string_view("?");
     line["route"] = matched ? entries[response.route_index].info.path : "unmatched";
     line["status"] = response.status;
     line["duration_us"] = std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
     if (!response.caller_ip.empty()) {
       line["caller_ip"] = response.caller_ip;
-    } else if (request) {
-      line["caller_ip"] = request->peer_ip;
+    } else if (!request.peer_ip.empty()) {
+      line["caller_ip"] = request.peer_ip;
     }
     if (!response.key_id.empty()) line["key_id"] = response.key_id;
-    if (!response.log_error.empty()) line["error"] = response.log_error;
+    if (closed) line["closed"] = true;
+    if (!response.log_error.empty()) line["error"] = valid_utf8(response.log_error);
     options_.log_sink(boost::json::serialize(line));
   } catch (...) {
     // Losing a log line must not fail the request.

@@ -54,10 +54,16 @@ struct RouteInfo {
   // nullopt: public (no X-API-Key); else the permission the caller's role
   // must carry.
   std::optional<Permission> permission;
-  // The handler may wait on a third party (OpenID discovery, up to the HTTP
+  // The handler writes storage (and may wait on its lock, up to the busy
+  // timeout) or may wait on a third party (OpenID discovery, up to the HTTP
   // client's timeout): the server runs it on its blocking pool, never on an
   // I/O thread.
   bool blocking = false;
+  // The request body may carry a secret (client_secret, credentials): the
+  // server wipes the body and its read buffer once the request is handled.
+  bool secret_request = false;
+  // The response body carries credentials: the server wipes it once written.
+  bool secret_response = false;
 };
 
 // The HTTP status of each library error code: the server's one mapping table.
@@ -71,29 +77,44 @@ class Router {
  public:
   Router(RouterServices services, RouterOptions options);
 
-  // Thread-safe. Never throws; an unexpected exception becomes a 500.
+  // Thread-safe. Never throws; an unexpected exception becomes a 500. HEAD is
+  // answered as GET, body included: the socket layer sends the headers only
+  // (with the GET body's Content-Length).
   HttpResponse handle(const HttpRequest& request) const;
 
   // Records `response` in the metrics and writes its access log line.
-  // `request` may be null when the request could not be parsed.
-  void finish(const HttpRequest* request, const HttpResponse& response,
+  void finish(const HttpRequest& request, const HttpResponse& response,
               std::chrono::nanoseconds duration) const;
 
-  // An error answered before a request reached handle() (body too large,
-  // ...): a request id is generated and the response is ready to send.
-  HttpResponse reject(const Status& status) const;
+  // An error answered before a request reached handle() (body or headers too
+  // large, server full): a request id is generated and the response is ready
+  // to send. `partial` holds what was read of the request (method, target,
+  // peer, headers; any may be empty); it is logged with route "unmatched".
+  HttpResponse reject(const Status& status, const HttpRequest& partial) const;
 
-  // The route table, in matching order.
+  // A request that is not answered: malformed HTTP, or a client too slow to
+  // send it within the read timeout. Its connection is closed; this records
+  // `status` (400 or 408) in the metrics and writes one access log line with
+  // route "unmatched", "closed": true and `reason`.
+  void closed(const HttpRequest& partial, int status, std::string_view reason) const;
+
+  // The route table, in matching order. HEAD is served wherever GET is,
+  // without entries of its own.
   static const std::vector<RouteInfo>& routes();
 
-  // Whether the route `method` `target` matches is blocking (RouteInfo).
+  // The route `method` `target` matches (HEAD matches GET routes), or null.
   // Thread-safe; does not authenticate or parse anything else.
+  static const RouteInfo* route_for(std::string_view method, std::string_view target);
+
+  // Whether route_for(method, target) is blocking (RouteInfo::blocking).
   static bool is_blocking(std::string_view method, std::string_view target);
 
   const Metrics& metrics() const noexcept { return metrics_; }
 
  private:
   HttpResponse dispatch(const HttpRequest& request, const std::string& caller_ip) const;
+  void write_access_log(const HttpRequest& request, const HttpResponse& response,
+                        std::chrono::nanoseconds duration, bool closed) const;
 
   RouterServices services_;
   RouterOptions options_;

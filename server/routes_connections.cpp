@@ -15,6 +15,7 @@ HttpResponse create_connection(const RouteDeps& deps, Exchange& ex) {
   Result<boost::json::value> body = parse_json_body(ex, deps.options);
   if (!body.ok()) return error_response(body.status());
   Result<ConnectionRecord> created = deps.services.connections->create(ex.ctx, body.value());
+  wipe_strings(body.value());
   if (!created.ok()) return error_response(created.status());
   HttpResponse r = json_response(201, connection_view(created.value()));
   r.set_header("Location", "/v1/connections/" + percent_encode(created->id));
@@ -61,7 +62,9 @@ HttpResponse connection_token(const RouteDeps& deps, Exchange& ex) {
   if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
   Result<ConnectionCredentials> creds = deps.services.connections->credentials(ex.ctx, ex.name);
   if (!creds.ok()) return error_response(creds.status());
-  HttpResponse r = json_response(200, credentials_view(creds.value()));
+  boost::json::object view = credentials_view(creds.value());
+  HttpResponse r = json_response(200, view);
+  wipe_strings(view);
   // The body carries credentials: no cache may keep a copy.
   r.set_header("Cache-Control", "no-store");
   return r;

@@ -1,9 +1,9 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 //
-// Operations routes, public by design: liveness, readiness and metrics.
-// They reveal no workspace data beyond provider counts.
+// Operations routes: liveness and readiness (public), and metrics (any
+// valid key: the counters are process-wide, the provider count is the
+// caller's workspace only).
 #include <boost/json/object.hpp>
-#include <set>
 
 #include "route_support.hpp"
 
@@ -20,22 +20,15 @@ HttpResponse readyz(const RouteDeps& deps, Exchange&) {
   return json_response(200, boost::json::object{{"status", "ready"}});
 }
 
-HttpResponse metrics_text(const RouteDeps& deps, Exchange&) {
+HttpResponse metrics_text(const RouteDeps& deps, Exchange& ex) {
+  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
+  Result<std::int64_t> providers = deps.services.registry->count(ex.ctx);
+  if (!providers.ok()) return error_response(providers.status());
   std::string text = deps.metrics.render();
-  // Workspaces are known through their keys: a workspace nobody can call
-  // has no providers to count.
-  Result<std::vector<ApiKey>> keys = deps.services.keys->list();
-  if (!keys.ok()) return error_response(keys.status());
-  std::set<std::string> workspaces;
-  for (const ApiKey& k : keys.value()) workspaces.insert(k.workspace);
-  text += "# HELP nexus_providers Providers registered, by workspace.\n";
+  text += "# HELP nexus_providers Providers registered in the caller's workspace.\n";
   text += "# TYPE nexus_providers gauge\n";
-  for (const std::string& w : workspaces) {
-    Result<std::int64_t> n = deps.services.storage->count_providers(w);
-    if (!n.ok()) return error_response(n.status());
-    text += "nexus_providers{workspace=\"" + escape_label_value(w) + "\"} " +
-            std::to_string(n.value()) + "\n";
-  }
+  text += "nexus_providers{workspace=\"" + escape_label_value(ex.ctx.workspace) + "\"} " +
+          std::to_string(providers.value()) + "\n";
   HttpResponse r;
   r.status = 200;
   r.body = std::move(text);

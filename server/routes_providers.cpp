@@ -2,7 +2,6 @@
 //
 // /v1/providers: each handler parses, calls one ProviderRegistry method and
 // renders the result.
-#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -17,23 +16,12 @@ HttpResponse provider_response(int status, const Provider& provider) {
   return r;
 }
 
-// The version an If-Match header requires, resolved against the stored
-// provider when it names several. nullopt: no condition.
-Result<std::optional<std::int64_t>> expected_version(const RouteDeps& deps, Exchange& ex) {
+// What an If-Match header requires of the stored version; the registry
+// compares.
+ExpectedVersion expected_version(const Exchange& ex) {
   auto versions = if_match_versions(ex.request);
-  if (!versions) return std::optional<std::int64_t>();
-  if (versions->size() == 1) return std::optional<std::int64_t>(versions->front());
-  // None or several tags: compare with the stored version (a missing
-  // provider stays a 404).
-  Result<Provider> current = deps.services.registry->get(ex.ctx, ex.name);
-  if (!current.ok()) return current.status();
-  if (std::find(versions->begin(), versions->end(), current->version) == versions->end()) {
-    return Status(ErrorCode::kVersionConflict,
-                  "If-Match does not match the provider's current ETag " + etag(current->version) +
-                      "; fetch it and retry",
-                  "If-Match");
-  }
-  return std::optional<std::int64_t>(current->version);
+  if (!versions) return {};
+  return ExpectedVersion::any_of(std::move(*versions));
 }
 
 }  // namespace
@@ -43,6 +31,7 @@ HttpResponse create_provider(const RouteDeps& deps, Exchange& ex) {
   Result<boost::json::value> body = parse_json_body(ex, deps.options);
   if (!body.ok()) return error_response(body.status());
   Result<Provider> created = deps.services.registry->create(ex.ctx, body.value());
+  wipe_strings(body.value());
   if (!created.ok()) return error_response(created.status());
   HttpResponse r = provider_response(201, created.value());
   r.set_header("Location", "/v1/providers/" + percent_encode(created->spec.name));
@@ -57,11 +46,9 @@ HttpResponse list_providers(const RouteDeps& deps, Exchange& ex) {
   if (!limit.ok()) return error_response(limit.status());
   ListFilter filter;
   if (auto text = query_param(ex, "auth_type")) {
-    filter.auth_type = parse_auth_type(*text);
-    if (!filter.auth_type) {
-      return error_response(ErrorCode::kValidationFailed,
-                            "auth_type must be \"oauth2\" or \"api_key\"", "auth_type");
-    }
+    Result<AuthType> type = read_auth_type(*text);
+    if (!type.ok()) return error_response(type.status());
+    filter.auth_type = type.value();
   }
   filter.category = query_param(ex, "category");
   PageRequest page{.limit = limit.value(), .cursor = query_param(ex, "cursor")};
@@ -94,10 +81,9 @@ HttpResponse patch_provider(const RouteDeps& deps, Exchange& ex) {
   Result<boost::json::value> body =
       parse_json_body(ex, deps.options, {"application/merge-patch+json"});
   if (!body.ok()) return error_response(body.status());
-  auto expected = expected_version(deps, ex);
-  if (!expected.ok()) return error_response(expected.status());
   Result<Provider> updated =
-      deps.services.registry->patch(ex.ctx, ex.name, body.value(), expected.value());
+      deps.services.registry->patch(ex.ctx, ex.name, body.value(), expected_version(ex));
+  wipe_strings(body.value());
   if (!updated.ok()) return error_response(updated.status());
   return provider_response(200, updated.value());
 }
@@ -111,9 +97,7 @@ HttpResponse refresh_provider_discovery(const RouteDeps& deps, Exchange& ex) {
 
 HttpResponse delete_provider(const RouteDeps& deps, Exchange& ex) {
   if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
-  auto expected = expected_version(deps, ex);
-  if (!expected.ok()) return error_response(expected.status());
-  if (Status s = deps.services.registry->remove(ex.ctx, ex.name, expected.value()); !s.ok()) {
+  if (Status s = deps.services.registry->remove(ex.ctx, ex.name, expected_version(ex)); !s.ok()) {
     return error_response(s);
   }
   HttpResponse r;

@@ -220,6 +220,42 @@ TEST_CASE("key records are cached for cache_ttl, revoking through the service is
   CHECK_FALSE((*cached)->authenticate(forged).ok());
 }
 
+TEST_CASE("unknown key ids are cached like known ones, under the same bound", "[keys]") {
+  // authenticate() does the same work for a known and an unknown id: the
+  // outcome of one storage read is cached for cache_ttl either way. Seen
+  // from outside: a key registered behind the service's back is refused
+  // while "unknown" is cached, exactly as a revoked key is accepted while its
+  // record is.
+  Fixture f;
+  auto cached = KeyService::open({.storage = f.storage.get(),
+                                  .clock = &f.clock,
+                                  .cache_ttl = std::chrono::hours(1),
+                                  .max_cached_keys = 3});
+  auto uncached = KeyService::open(
+      {.storage = f.storage.get(), .clock = &f.clock, .cache_ttl = std::chrono::milliseconds(0)});
+  REQUIRE(cached.ok());
+  REQUIRE(uncached.ok());
+  const std::string text = "configured-later-key";
+  CHECK((*cached)->authenticate(text).status().code() == ErrorCode::kUnauthorized);
+  REQUIRE(f.keys->register_key(f.ctx, "acme", Role::kAgent, text, "later").ok());
+  CHECK((*uncached)->authenticate(text).ok());
+  CHECK((*cached)->authenticate(text).status().code() == ErrorCode::kUnauthorized);
+
+  // The cache is bounded: more distinct ids than max_cached_keys start it
+  // over, and the next lookup reads storage again.
+  for (const char* other : {"probe-1", "probe-2", "probe-3"}) {
+    CHECK_FALSE((*cached)->authenticate(other).ok());
+  }
+  CHECK((*cached)->authenticate(text).ok());
+
+  // A key this service stores itself is usable at once, even if its id was
+  // cached as unknown just before.
+  const std::string mine = "registered-here-key";
+  CHECK_FALSE((*cached)->authenticate(mine).ok());
+  REQUIRE((*cached)->register_key(f.ctx, "acme", Role::kAgent, mine, "here").ok());
+  CHECK((*cached)->authenticate(mine).ok());
+}
+
 TEST_CASE("the hashing key is generated once and kept in storage", "[keys]") {
   Fixture f;
   auto issued = f.keys->create(f.ctx, "acme", Role::kAgent);

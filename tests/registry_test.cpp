@@ -642,5 +642,33 @@ TEST_CASE("concurrent patches through the registry lose no update on SQLite",
   CHECK(report->events_checked == 1 + kThreads * kPatches);
 }
 
+TEST_CASE("patch and remove accept any of several expected versions, and count counts",
+          "[registry]") {
+  Fixture f;
+  f.create(testing::kGithubJson);
+  CHECK(f.registry.count(f.ctx).value() == 1);
+  // Any of the named versions matches; none of them is a conflict; an empty
+  // set never matches.
+  auto none =
+      f.registry.patch(f.ctx, "github", json(R"({"category":"x"})"), ExpectedVersion::any_of({}));
+  CHECK(none.status().code() == ErrorCode::kVersionConflict);
+  auto other = f.registry.patch(f.ctx, "github", json(R"({"category":"x"})"),
+                                ExpectedVersion::any_of({4, 7}));
+  CHECK(other.status().code() == ErrorCode::kVersionConflict);
+  CHECK(other.status().field() == "version");
+  auto v2 = f.registry.patch(f.ctx, "github", json(R"({"category":"x"})"),
+                             ExpectedVersion::any_of({9, 1}));
+  REQUIRE(v2.ok());
+  CHECK(v2->version == 2);
+  CHECK(f.registry.remove(f.ctx, "github", ExpectedVersion::any_of({1, 3})).code() ==
+        ErrorCode::kVersionConflict);
+  // A missing provider is not found, whatever the condition.
+  CHECK(f.registry.remove(f.ctx, "nope", ExpectedVersion::any_of({})).code() ==
+        ErrorCode::kProviderNotFound);
+  CHECK(f.registry.remove(f.ctx, "github", ExpectedVersion::any_of({2, 3})).ok());
+  CHECK(f.registry.count(f.ctx).value() == 0);
+  CHECK(f.registry.count(RequestContext{.workspace = "other"}).value() == 0);
+}
+
 }  // namespace
 }  // namespace nexus

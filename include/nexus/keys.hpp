@@ -46,12 +46,13 @@ std::optional<Role> parse_role(std::string_view text) noexcept;
 
 // What one operation needs. Each server route requires exactly one.
 enum class Permission {
-  kReadProviders,   // get, list, metadata
-  kWriteProviders,  // create, patch, delete
-  kReadAudit,       // query and verify the audit log
+  kReadProviders,     // get, list, metadata
+  kWriteProviders,    // create, patch, delete
+  kReadAudit,         // query and verify the audit log
   kReadConnections,   // get and list connections (never their values)
   kWriteConnections,  // create and delete connections
   kReadCredentials,   // open a connection's credentials (GET /v1/token/{id})
+  kReadMetrics,       // the server's metrics: every role (GET /metrics)
 };
 
 bool role_allows(Role role, Permission permission) noexcept;
@@ -97,6 +98,9 @@ struct Caller {
 
 // Overwrites `secret`'s bytes before clearing it (sodium_memzero).
 void wipe(std::string& secret) noexcept;
+// Overwrites `size` bytes at `data` (sodium_memzero): for secrets held in
+// buffers other than std::string.
+void wipe_bytes(void* data, std::size_t size) noexcept;
 
 // Longest key text authenticate() considers; anything longer is refused.
 inline constexpr std::size_t kMaxApiKeyLength = 512;
@@ -111,12 +115,15 @@ struct KeyServiceOptions {
   // Defaults: system_clock(), system_random(). Must outlive the service.
   const Clock* clock = nullptr;
   RandomSource* random = nullptr;
-  // How long authenticate() may reuse a key record it read, instead of
-  // reading storage on every call. A key revoked through this service stops
-  // working at once; one revoked by another process (`nexus keys revoke`)
-  // within this time. Zero: read storage every time.
+  // How long authenticate() may reuse what it read about a key id (its
+  // record, or that no key has it) instead of reading storage on every call.
+  // A key revoked through this service stops working at once; one revoked by
+  // another process (`nexus keys revoke`) within this time. A key created by
+  // another process may be refused for this long if its id was presented
+  // just before. Zero: read storage every time.
   std::chrono::milliseconds cache_ttl{1000};
-  // Records cached at most; beyond it the cache starts over.
+  // Key ids cached at most (known and unknown alike); beyond it the cache
+  // starts over.
   std::size_t max_cached_keys = 10000;
 };
 
@@ -158,9 +165,12 @@ class KeyService {
 
   // The caller `presented_key` identifies. kUnauthorized, always with the
   // same message, when the key is absent, malformed, unknown or revoked: the
-  // answer never tells whether a key id or a workspace exists. Takes the same
-  // time whether or not the key id is known. The hash is compared on every
-  // call; only the stored record is cached (options.cache_ttl).
+  // answer never tells whether a key id or a workspace exists. Known and
+  // unknown key ids do the same work: each id is read from storage once per
+  // options.cache_ttl and the outcome cached (a record or "no such key",
+  // under the same bound), and a hash is compared in constant time on every
+  // call (against a dummy for an unknown id). So a call is faster only when
+  // the same id was presented within cache_ttl, whether or not it exists.
   Result<Caller> authenticate(std::string_view presented_key) const;
 
   // Every key (or those of `workspace`), ordered by creation time.

@@ -26,6 +26,9 @@ enum class AuthType { kOAuth2, kApiKey };
 // "oauth2" / "api_key".
 std::string_view to_string(AuthType type) noexcept;
 std::optional<AuthType> parse_auth_type(std::string_view text) noexcept;
+// parse_auth_type for user input (a body member or a query parameter):
+// kValidationFailed naming `field`, with the provider parser's message.
+Result<AuthType> read_auth_type(std::string_view text, std::string_view field = "auth_type");
 
 // One value a user supplies when connecting an api_key provider.
 struct CredentialField {

@@ -105,6 +105,41 @@ struct ProviderMetadata {
   std::vector<CredentialField> credential_fields;
 };
 
+// What a conditional change (patch, remove) requires of the stored version:
+// nothing (the default), one version, or any of several (an HTTP If-Match
+// header may name several ETags). A condition naming no version never
+// matches.
+class ExpectedVersion {
+ public:
+  ExpectedVersion() = default;
+  ExpectedVersion(std::int64_t version)  // NOLINT(google-explicit-constructor)
+      : versions_(std::vector<std::int64_t>{version}) {}
+  // nullopt: no condition.
+  ExpectedVersion(std::optional<std::int64_t> version) {  // NOLINT(google-explicit-constructor)
+    if (version) versions_ = std::vector<std::int64_t>{*version};
+  }
+  static ExpectedVersion any_of(std::vector<std::int64_t> versions) {
+    ExpectedVersion e;
+    e.versions_ = std::move(versions);
+    return e;
+  }
+
+  // Whether there is a condition at all.
+  bool conditional() const noexcept { return versions_.has_value(); }
+  bool matches(std::int64_t version) const noexcept {
+    if (!versions_) return true;
+    for (std::int64_t v : *versions_) {
+      if (v == version) return true;
+    }
+    return false;
+  }
+  // REQUIRES: conditional(). The versions named, in order.
+  const std::vector<std::int64_t>& versions() const noexcept { return *versions_; }
+
+ private:
+  std::optional<std::vector<std::int64_t>> versions_;
+};
+
 // auth_type ("oauth2", "api_key") -> provider name -> metadata.
 using MetadataIndex = std::map<std::string, std::map<std::string, ProviderMetadata>>;
 
@@ -160,8 +195,8 @@ class ProviderRegistry {
   //   the result is a different provider: create one instead.
   // - oauth2: client_secret cannot be cleared (null), only replaced.
   // - Every rule of validate_provider_spec, on the merged provider.
-  // With expected_version, kVersionConflict when the stored version differs. A
-  // patch that changes nothing stores nothing (no version bump, no audit
+  // With expected_version, kVersionConflict when the stored version is not
+  // one it names. A patch that changes nothing stores nothing (no version bump, no audit
   // event) and returns the provider as it is; re-sending the stored
   // client_secret changes nothing (it is compared with the opened sealed
   // secret in constant time). A patch that changes `issuer` of a
@@ -173,12 +208,15 @@ class ProviderRegistry {
   // max_concurrent_discoveries fetches are already in flight.
   Result<Provider> patch(const RequestContext& ctx, std::string_view name,
                          const boost::json::value& merge_patch,
-                         std::optional<std::int64_t> expected_version = std::nullopt);
+                         const ExpectedVersion& expected_version = {});
 
   // Deletes the provider and audits provider.deleted. kProviderNotFound;
-  // kVersionConflict when expected_version is given and differs.
+  // kVersionConflict when expected_version does not match the stored version.
   Status remove(const RequestContext& ctx, std::string_view name,
-                std::optional<std::int64_t> expected_version = std::nullopt);
+                const ExpectedVersion& expected_version = {});
+
+  // How many providers the workspace has.
+  Result<std::int64_t> count(const RequestContext& ctx);
 
   // Every provider of the workspace, grouped for connection UIs.
   Result<MetadataIndex> metadata(const RequestContext& ctx);
@@ -217,9 +255,10 @@ class ProviderRegistry {
                                  const PageRequest& page);
   Result<Provider> patch_impl(const RequestContext& ctx, std::string_view name,
                               const boost::json::value& merge_patch,
-                              std::optional<std::int64_t> expected_version);
+                              const ExpectedVersion& expected_version);
   Status remove_impl(const RequestContext& ctx, std::string_view name,
-                     std::optional<std::int64_t> expected_version);
+                     const ExpectedVersion& expected_version);
+  Result<std::int64_t> count_impl(const RequestContext& ctx);
   Result<MetadataIndex> metadata_impl(const RequestContext& ctx);
   Result<Provider> refresh_discovery_impl(const RequestContext& ctx, std::string_view name);
   Result<SecretBytes> client_secret_impl(const RequestContext& ctx, std::string_view name);

@@ -286,4 +286,15 @@ Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path,
 // for any other form.
 Result<std::unique_ptr<Storage>> open_storage(std::string_view url);
 
+// The form check of open_storage without opening anything: OK for "memory:"
+// and "sqlite:PATH"; kValidationFailed (field "database") otherwise. Its
+// message never quotes the URL.
+Status check_storage_url(std::string_view url);
+
+// `url` fit for a message or a log line: the password of a
+// "scheme://user:password@host/..." URL and the value of every "password="
+// parameter are replaced by "***" ("postgresql://u:***@db/x"). Other URLs are
+// returned unchanged.
+std::string redact_storage_url(std::string_view url);
+
 }  // namespace nexus

@@ -86,7 +86,7 @@ connection=$(curl -sS -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -
   "provider_name": "stripe", "user_id": "bench-user",
   "credentials": {"secret_key": "sk_test_bench"}}' "$base/v1/connections" | jq -r .connection_id)
 [[ $connection == con_* ]] || { echo "http.sh: could not create a connection" >&2; exit 1; }
-count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
+count=$(curl -sS -H "X-API-Key: $KEY" "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
 echo "server: $threads threads, $DATABASE, $count providers; wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION"
 
 run_wrk() {  # name, url, extra wrk args
@@ -120,5 +120,5 @@ seed 1000 9999
 kill -TERM "$pid"; wait "$pid"; pid=""
 start
 curl -sS -o /dev/null -H "X-API-Key: $KEY" "$base/v1/providers/github"
-count=$(curl -sS "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
+count=$(curl -sS -H "X-API-Key: $KEY" "$base/metrics" | awk '/^nexus_providers\{workspace="default"\}/ {print $2}')
 echo "idle RSS with $count providers: $(rss_mb) MB (target < 30 MB)"

@@ -121,7 +121,7 @@ struct Server {
   // line and metrics.
   void serve(benchmark::State& state, const nexus::server::HttpRequest& req) const {
     nexus::server::HttpResponse res = router->handle(req);
-    router->finish(&req, res, std::chrono::microseconds(100));
+    router->finish(req, res, std::chrono::microseconds(100));
     if (res.status != 200) state.SkipWithError(("status " + std::to_string(res.status)).c_str());
     benchmark::DoNotOptimize(res.body.data());
   }

@@ -50,7 +50,7 @@ check 404 not_found "unknown route"
 
 req PUT /v1/providers/github "$KEY" -H 'Content-Type: application/json' --data-binary "$GITHUB"
 check 405 method_not_allowed "PUT"
-expect_eq "$(header Allow)" "GET, PATCH, DELETE" "Allow"
+expect_eq "$(header Allow)" "GET, HEAD, PATCH, DELETE" "Allow"
 
 json POST /v1/providers "$KEY" "$GITHUB"
 check 409 provider_exists "duplicate"

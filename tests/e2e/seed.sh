@@ -115,8 +115,10 @@ req GET /v1/audit/verify "$KEY"
 expect_status 200 "verify"
 expect_eq "$(jq -r .ok <<<"$BODY")" true "chain intact"
 
-# Metrics count what happened.
-metrics=$(curl -sS "$BASE/metrics")
+# Metrics count what happened; they need a key like every other route.
+req GET /metrics -
+expect_error 401 unauthorized "metrics without a key"
+metrics=$(curl -sS -H "X-API-Key: $KEY" "$BASE/metrics")
 grep -q 'nexus_http_requests_total{method="POST",route="/v1/providers",status="201"} 2' <<<"$metrics" \
   || fail "metrics: $metrics"
 grep -q 'nexus_providers{workspace="default"} 1' <<<"$metrics" || fail "provider gauge: $metrics"

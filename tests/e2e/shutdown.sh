@@ -89,6 +89,7 @@ bad_start() {
     >"$WORK/bad.out" 2>"$WORK/bad.err" || rc=$?
   [[ $rc -ne 0 ]] || fail "started with: $*"
   [[ $(wc -l <"$WORK/bad.err") -eq 1 ]] || fail "not one line for $*: $(cat "$WORK/bad.err")"
+  BAD_RC=$rc
 }
 bad_start NEXUS_LISTEN=not-an-address NEXUS_DATABASE=memory:
 grep -q NEXUS_LISTEN "$WORK/bad.err" || fail "message does not name NEXUS_LISTEN"
@@ -101,12 +102,49 @@ bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE="$DB" NEXUS_MASTER_KEY=not-bas
 # The database seals with the test's key: another key cannot open it.
 bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE="$DB" NEXUS_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
 grep -q "master key" "$WORK/bad.err" || fail "wrong master key: $(cat "$WORK/bad.err")"
-bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE=postgres://nowhere
+# A database URL nexus cannot use is named as such (before any master key is
+# looked for), without its password.
+bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE=postgres://nexus:Hunter2Secret@nowhere/nexus
+grep -q 'NEXUS_DATABASE "postgres://nexus:\*\*\*@nowhere/nexus" is not supported' "$WORK/bad.err" \
+  || fail "bad database URL: $(cat "$WORK/bad.err")"
+! grep -q "master key" "$WORK/bad.err" || fail "a bad URL reported as a master key problem"
+expect_eq "$BAD_RC" 2 "exit status for a bad database URL"
+bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE="$WORK/plain-path.db"
+grep -q "NEXUS_DATABASE" "$WORK/bad.err" || fail "a path without sqlite: $(cat "$WORK/bad.err")"
+[[ ! -e "$WORK/plain-path.db" ]] || fail "a database was created for a bad URL"
+# Neither do the keys commands print a database password.
+rc=0
+NEXUS_DATABASE=postgresql://nexus:Hunter2Secret@db/nexus "$NEXUS_BIN" keys list \
+  >"$WORK/bad.out" 2>"$WORK/bad.err" || rc=$?
+[[ $rc -ne 0 ]] || fail "keys list with a postgresql URL succeeded"
+[[ $(wc -l <"$WORK/bad.err") -eq 1 ]] || fail "keys list: not one line: $(cat "$WORK/bad.err")"
+grep -q 'postgresql://nexus:\*\*\*@db/nexus' "$WORK/bad.err" || fail "keys list: $(cat "$WORK/bad.err")"
+! grep -q Hunter2Secret "$WORK/bad.err" "$WORK/bad.out" || fail "keys list printed the password"
 bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE=memory: NEXUS_THREADS=0
 bad_start NEXUS_LISTEN=127.0.0.1:0 NEXUS_DATABASE=memory: NEXUS_TRUSTED_PROXIES=10.0.0.0/40
 # A port already taken.
 start_server API_KEY="$KEY"
 bad_start NEXUS_LISTEN="${BASE#http://}" NEXUS_DATABASE=memory: API_KEY=x
 grep -q "cannot listen" "$WORK/bad.err" || fail "port in use: $(cat "$WORK/bad.err")"
+# A first start without API_KEY binds before it creates the database or an
+# admin key: a failed bind prints one line, no key, and leaves no database.
+bad_start NEXUS_LISTEN="${BASE#http://}" NEXUS_DATABASE="sqlite:$WORK/first/start.db" \
+  NEXUS_MASTER_KEY="$MASTER_KEY"
+grep -q "cannot listen" "$WORK/bad.err" || fail "first start, port in use: $(cat "$WORK/bad.err")"
+expect_eq "$BAD_RC" 1 "exit status when the port is taken"
+! grep -q "nxk_" "$WORK/bad.err" "$WORK/bad.out" || fail "a key was printed by a failed start"
+[[ ! -e "$WORK/first" ]] || fail "a failed start created the database: $(ls -R "$WORK/first")"
+# The same on an existing database without an admin key (a start would
+# generate one): not a byte changes.
+rc=0
+NEXUS_DATABASE="sqlite:$WORK/existing.db" "$NEXUS_BIN" keys list >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 0 ]] || fail "could not create $WORK/existing.db"
+sum_existing=$(sha256sum "$WORK/existing.db" | cut -d' ' -f1)
+bad_start NEXUS_LISTEN="${BASE#http://}" NEXUS_DATABASE="sqlite:$WORK/existing.db" \
+  NEXUS_MASTER_KEY="$MASTER_KEY"
+grep -q "cannot listen" "$WORK/bad.err" || fail "existing database, port in use: $(cat "$WORK/bad.err")"
+expect_eq "$(sha256sum "$WORK/existing.db" | cut -d' ' -f1)" "$sum_existing" \
+  "database after a failed bind"
+! grep -q "nxk_" "$WORK/bad.err" "$WORK/bad.out" || fail "a key was printed by a failed start"
 stop_server
 echo "e2e shutdown: ok"

@@ -102,7 +102,7 @@ TEST_CASE("discovery: routes that may discover run on the blocking pool", "[serv
   CHECK_FALSE(Router::is_blocking("GET", "/healthz"));
   CHECK_FALSE(Router::is_blocking("GET", "/v1/providers"));
   CHECK_FALSE(Router::is_blocking("GET", "/v1/providers/corp-sso"));
-  CHECK_FALSE(Router::is_blocking("DELETE", "/v1/providers/corp-sso"));
+  CHECK(Router::is_blocking("DELETE", "/v1/providers/corp-sso"));
   CHECK_FALSE(Router::is_blocking("GET", "/v1/audit"));
   CHECK_FALSE(Router::is_blocking("GET", "/nope"));
 }

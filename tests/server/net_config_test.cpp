@@ -5,6 +5,7 @@
 
 #include "config.hpp"
 #include "net.hpp"
+#include "nexus/storage.hpp"
 
 namespace nexus::testing {
 namespace {
@@ -103,6 +104,16 @@ TEST_CASE("serve configuration from environment and flags", "[server][config]") 
   CHECK(flags->server.listen.port == 1);
   CHECK(flags->server.threads == 2);
 
+  // The blocking pool (writes, discovery): 32 by default.
+  CHECK(defaults->server.blocking_threads == 32);
+  auto blocking = parse_serve_config({}, env_of({{"NEXUS_BLOCKING_THREADS", "5"}}));
+  REQUIRE(blocking.ok());
+  CHECK(blocking->server.blocking_threads == 5);
+  auto blocking_flag =
+      parse_serve_config({"--blocking-threads", "7"}, env_of({{"NEXUS_BLOCKING_THREADS", "5"}}));
+  REQUIRE(blocking_flag.ok());
+  CHECK(blocking_flag->server.blocking_threads == 7);
+
   struct Bad {
     std::vector<std::string> args;
     std::map<std::string, std::string> env;
@@ -115,11 +126,63 @@ TEST_CASE("serve configuration from environment and flags", "[server][config]") 
         Bad{{}, {{"NEXUS_TRUSTED_PROXIES", "10.0.0.0/99"}}, "NEXUS_TRUSTED_PROXIES"},
         Bad{{}, {{"API_KEY", ""}}, "API_KEY"}, Bad{{}, {{"NEXUS_DATABASE", ""}}, "NEXUS_DATABASE"},
         Bad{{"--api-key", "x"}, {}, "api-key"}, Bad{{"--listen"}, {}, "listen"},
-        Bad{{"stray"}, {}, "stray"}}) {
+        Bad{{"stray"}, {}, "stray"},
+        Bad{{}, {{"NEXUS_BLOCKING_THREADS", "0"}}, "NEXUS_BLOCKING_THREADS"},
+        Bad{{"--blocking-threads", "lots"}, {}, "NEXUS_BLOCKING_THREADS"},
+        Bad{{}, {{"NEXUS_DATABASE", "postgres://nowhere"}}, "NEXUS_DATABASE"},
+        Bad{{}, {{"NEXUS_DATABASE", "/tmp/x.db"}}, "NEXUS_DATABASE"},
+        Bad{{}, {{"NEXUS_DATABASE", "sqlite:"}}, "NEXUS_DATABASE"}}) {
     auto r = parse_serve_config(b.args, env_of(b.env));
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().field() == b.field);
     CHECK(r.status().message().find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("a bad database URL is named without its password", "[server][config]") {
+  // Checked with the rest of the configuration, before any key is looked
+  // for: the message names the URL's problem.
+  auto r = parse_serve_config(
+      {}, env_of({{"NEXUS_DATABASE", "postgresql://nexus:Hunter2Secret@db.example/nexus"}}));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().field() == "NEXUS_DATABASE");
+  CHECK(r.status().message().find("Hunter2Secret") == std::string::npos);
+  CHECK_THAT(r.status().message(), Catch::Contains("postgresql://nexus:***@db.example/nexus"));
+  CHECK_THAT(r.status().message(), Catch::Contains("sqlite:PATH"));
+}
+
+TEST_CASE("database URLs are printed with their password masked", "[server][config][storage]") {
+  struct Case {
+    const char* url;
+    const char* shown;
+  };
+  for (auto [url, shown] : {
+           Case{"postgresql://u:pw@db/x", "postgresql://u:***@db/x"},
+           Case{"postgres://u:p%40ss@db:5432/x?sslmode=require",
+                "postgres://u:***@db:5432/x?sslmode=require"},
+           Case{"postgresql://u:p@ss@db/x", "postgresql://u:***@db/x"},
+           Case{"postgresql://u@db/x", "postgresql://u@db/x"},
+           Case{"postgresql://db/x?user=u&password=pw&sslmode=require",
+                "postgresql://db/x?user=u&password=***&sslmode=require"},
+           Case{"postgresql://db/x?PASSWORD=pw", "postgresql://db/x?PASSWORD=***"},
+           Case{"host=db user=u password=pw dbname=x", "host=db user=u password=*** dbname=x"},
+           Case{"postgresql://u:pw@db", "postgresql://u:***@db"},
+           Case{"sqlite:var/nexus.db", "sqlite:var/nexus.db"},
+           Case{"sqlite:/tmp/a:b@c.db", "sqlite:/tmp/a:b@c.db"},
+           Case{"memory:", "memory:"},
+           Case{"", ""},
+       }) {
+    INFO(url);
+    CHECK(redact_storage_url(url) == shown);
+  }
+  CHECK(check_storage_url("memory:").ok());
+  CHECK(check_storage_url("sqlite:x.db").ok());
+  for (const char* bad : {"", "sqlite:", "postgresql://u:pw@db/x", "/tmp/x.db", "memory"}) {
+    INFO(bad);
+    Status s = check_storage_url(bad);
+    CHECK(s.code() == ErrorCode::kValidationFailed);
+    CHECK(s.field() == "database");
+    CHECK(s.message().find("pw") == std::string::npos);
   }
 }
 

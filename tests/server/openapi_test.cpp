@@ -1,105 +1,172 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
-// docs/openapi.yaml and the router's route table describe the same routes.
+// docs/openapi.yaml, parsed with a real YAML parser (python3-yaml through
+// tests/server/openapi_check.py), against the router's route table and the
+// library's error codes: the same routes both ways, the same error codes,
+// and every operation listing the errors it can produce.
+#include <sys/wait.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
 
+#include "nexus/keys.hpp"
 #include "router.hpp"
 
 namespace nexus::testing {
 namespace {
 
-// "METHOD /path" for every operation under the spec's top-level `paths:`
-// (path keys indented two spaces, operations four).
-std::set<std::string> spec_routes(const std::string& yaml) {
-  static const std::set<std::string> kMethods = {"get",   "put",  "post",    "delete",
-                                                 "patch", "head", "options", "trace"};
-  std::set<std::string> routes;
-  std::istringstream in(yaml);
-  std::string line, path;
-  bool in_paths = false;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto first = line.find_first_not_of(' ');
-    if (first == std::string::npos || line[first] == '#') continue;
-    if (first == 0) {
-      in_paths = line.rfind("paths:", 0) == 0;
-      continue;
-    }
-    if (!in_paths || line.back() != ':') continue;
-    std::string key = line.substr(first, line.size() - first - 1);
-    if (key.size() >= 2 && (key.front() == '"' || key.front() == '\'')) {
-      key = key.substr(1, key.size() - 2);
-    }
-    if (first == 2) {
-      path = key;
-    } else if (first == 4 && kMethods.count(key) && !path.empty()) {
-      std::string method = key;
-      for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      routes.insert(method + " " + path);
-    }
+namespace fs = std::filesystem;
+
+// Every library error code but kOk. The enum is contiguous; past its end
+// to_string falls back to "internal", which kInternal alone may return.
+std::vector<ErrorCode> library_error_codes() {
+  std::vector<ErrorCode> codes;
+  for (int n = 1; n < 256; ++n) {
+    auto code = static_cast<ErrorCode>(n);
+    if (code != ErrorCode::kInternal && to_string(code) == "internal") break;
+    codes.push_back(code);
   }
-  return routes;
+  return codes;
 }
 
-std::set<std::string> router_routes() {
-  std::set<std::string> routes;
+// What openapi_check.py compares the spec with.
+std::string tables_json() {
+  boost::json::array routes;
   for (const auto& r : server::Router::routes()) {
-    routes.insert(std::string(r.method) + " " + std::string(r.path));
+    bool all_roles = true;
+    for (Role role : {Role::kAdmin, Role::kAgent, Role::kAuditor}) {
+      all_roles = all_roles && (!r.permission || role_allows(role, *r.permission));
+    }
+    routes.push_back(boost::json::object{{"method", r.method},
+                                         {"path", r.path},
+                                         {"authenticated", r.permission.has_value()},
+                                         {"all_roles", all_roles}});
   }
-  return routes;
+  boost::json::array errors;
+  for (ErrorCode code : library_error_codes()) {
+    errors.push_back(
+        boost::json::object{{"code", to_string(code)}, {"status", server::http_status(code)}});
+  }
+  return boost::json::serialize(boost::json::object{{"routes", routes}, {"errors", errors}});
 }
 
-// Entries of `a` missing from `b`.
-std::set<std::string> missing(const std::set<std::string>& a, const std::set<std::string>& b) {
-  std::set<std::string> out;
-  for (const auto& x : a) {
-    if (!b.count(x)) out.insert(x);
-  }
-  return out;
-}
-
-std::string read_spec() {
-  std::ifstream f(NEXUS_OPENAPI_PATH);
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
   REQUIRE(f.good());
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
 }
 
-TEST_CASE("every route is in docs/openapi.yaml and every spec path is routed",
-          "[server][openapi]") {
-  std::set<std::string> spec = spec_routes(read_spec());
-  std::set<std::string> router = router_routes();
-  INFO("in the router, not in the spec:");
-  for (const auto& r : missing(router, spec)) INFO("  " << r);
-  CHECK(missing(router, spec).empty());
-  INFO("in the spec, not in the router:");
-  for (const auto& r : missing(spec, router)) INFO("  " << r);
-  CHECK(missing(spec, router).empty());
-  CHECK(router.size() == server::Router::routes().size());  // no duplicate entries
+struct CheckResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs the checker on `spec` (the text of a spec).
+CheckResult check_spec(const std::string& spec) {
+  fs::path dir =
+      fs::temp_directory_path() / ("nexus-openapi-" + std::to_string(::getpid()) + "-" +
+                                   std::to_string(reinterpret_cast<std::uintptr_t>(&spec)));
+  fs::create_directories(dir);
+  {
+    std::ofstream(dir / "openapi.yaml") << spec;
+    std::ofstream(dir / "tables.json") << tables_json();
+  }
+  std::string command = std::string(NEXUS_PYTHON3) + " " + NEXUS_OPENAPI_CHECK + " " +
+                        (dir / "openapi.yaml").string() + " " + (dir / "tables.json").string() +
+                        " 2>&1";
+  CheckResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  fs::remove_all(dir);
+  return result;
 }
 
-TEST_CASE("the spec comparison notices a missing or extra operation", "[server][openapi]") {
-  std::string spec = read_spec();
-  REQUIRE(spec_routes(spec) == router_routes());
-
-  // Drop the DELETE operation of /v1/providers/{name}.
-  std::string without = spec;
-  auto at = without.find("\n    delete:");
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
   REQUIRE(at != std::string::npos);
-  without.replace(at, 12, "\n    x-gone:");
-  CHECK(missing(router_routes(), spec_routes(without)) ==
-        std::set<std::string>{"DELETE /v1/providers/{name}"});
+  text.replace(at, from.size(), to);
+  return text;
+}
 
-  // Add an operation the router does not have.
-  std::string extra = spec;
-  auto paths = extra.find("\npaths:\n");
-  REQUIRE(paths != std::string::npos);
-  extra.insert(paths + 8, "  /v1/extra:\n    post:\n      summary: not routed\n");
-  CHECK(missing(spec_routes(extra), router_routes()) == std::set<std::string>{"POST /v1/extra"});
+TEST_CASE("docs/openapi.yaml matches the router and the error codes", "[server][openapi]") {
+  auto r = check_spec(read_file(NEXUS_OPENAPI_PATH));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.empty());
+}
+
+TEST_CASE("the error codes are the library's whole table", "[server][openapi]") {
+  std::set<std::string> names;
+  for (ErrorCode code : library_error_codes()) names.insert(std::string(to_string(code)));
+  CHECK(names.count("invalid_json"));
+  CHECK(names.count("internal"));
+  CHECK(names.count("credential_unreadable"));
+  CHECK(names.size() == library_error_codes().size());  // no name twice
+  CHECK_FALSE(names.count("ok"));
+}
+
+TEST_CASE("the spec check notices each kind of mistake", "[server][openapi]") {
+  const std::string spec = read_file(NEXUS_OPENAPI_PATH);
+  struct Case {
+    const char* what;
+    std::string spec;
+    const char* expected;
+  };
+  // GET /v1/providers/{name} without its 401.
+  std::string without_401 = spec;
+  {
+    const std::string line = "        \"401\": {$ref: \"#/components/responses/Unauthorized\"}\n";
+    auto op = without_401.find("operationId: getProvider");
+    REQUIRE(op != std::string::npos);
+    auto at = without_401.find(line, op);
+    REQUIRE(at != std::string::npos);
+    without_401.erase(at, line.size());
+  }
+  std::vector<Case> cases = {
+      {"an operation missing",
+       replaced(spec, "\n    delete:\n      tags: [providers]",
+                "\n    x-gone:\n      tags: [providers]"),
+       "DELETE /v1/providers/{name}: routed but not in the spec"},
+      {"an operation not routed",
+       replaced(
+           spec, "\npaths:\n",
+           "\npaths:\n  /v1/extra:\n    post:\n      responses: {\"200\": {description: x}}\n"),
+       "POST /v1/extra: in the spec but not routed"},
+      {"a code missing from the enum", replaced(spec, ", credential_unreadable]", "]"),
+       "Error.code: the server's code credential_unreadable is not in the enum"},
+      {"a code the server does not have",
+       replaced(spec, "[invalid_json,", "[invalid_json, teapot,"),
+       "Error.code: teapot is in the enum but not a server code"},
+      {"a comma in a flow mapping",
+       replaced(spec,
+                "        field:\n          type: string\n"
+                "          description: The input to blame when one is.\n",
+                "        field: {type: string, description: The input to blame, when one is.}\n"),
+       "no value (a comma inside a flow mapping?)"},
+      {"a 401 not listed", without_401, "GET /v1/providers/{name}: does not document 401"},
+      {"not YAML", spec + "\n  : : [\n", "not valid YAML"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto r = check_spec(c.spec);
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(c.expected));
+  }
 }
 
 }  // namespace

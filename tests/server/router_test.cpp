@@ -8,7 +8,9 @@
 #include <random>
 #include <set>
 
+#include "route_support.hpp"
 #include "server_fixture.hpp"
+#include "text.hpp"
 
 namespace nexus::testing {
 namespace {
@@ -64,7 +66,7 @@ TEST_CASE("one table maps every error code to its HTTP status", "[server][errors
   CHECK(no_field.body == R"({"code":"not_found","message":"gone"})");
 }
 
-TEST_CASE("health, readiness and metrics need no key", "[server][ops]") {
+TEST_CASE("health and readiness need no key", "[server][ops]") {
   RouterFixture f;
   auto health = f.send("GET", "/healthz");
   CHECK(health.status == 200);
@@ -72,26 +74,52 @@ TEST_CASE("health, readiness and metrics need no key", "[server][ops]") {
 
   auto ready = f.send("GET", "/readyz");
   CHECK(ready.status == 200);
+}
 
+TEST_CASE("metrics need a key and count providers of the caller's workspace only",
+          "[server][ops][auth]") {
+  RouterFixture f;
   f.as(f.admin, "POST", "/v1/providers", kGithub);
   f.as(f.other_admin, "POST", "/v1/providers", kStripe);
   f.as(f.other_admin, "POST", "/v1/providers", provider_json("gitlab"));
-  auto metrics = f.send("GET", "/metrics");
-  CHECK(metrics.status == 200);
-  CHECK(metrics.header("Content-Type").rfind("text/plain", 0) == 0);
-  CHECK_THAT(
-      metrics.body,
-      Catch::Contains(
-          R"(nexus_http_requests_total{method="POST",route="/v1/providers",status="201"} 3)"));
-  CHECK_THAT(metrics.body,
-             Catch::Contains(
-                 R"(nexus_http_requests_total{method="GET",route="/healthz",status="200"} 1)"));
-  CHECK_THAT(
-      metrics.body,
-      Catch::Contains(
-          R"(nexus_http_request_duration_seconds_bucket{method="POST",route="/v1/providers",le="+Inf"} 3)"));
-  CHECK_THAT(metrics.body, Catch::Contains(R"(nexus_providers{workspace="default"} 1)"));
-  CHECK_THAT(metrics.body, Catch::Contains(R"(nexus_providers{workspace="other"} 2)"));
+  f.send("GET", "/healthz");
+
+  // Without a key, or with a wrong one: the same 401 as every other route.
+  auto reference = f.send("GET", "/v1/providers");
+  REQUIRE(reference.status == 401);
+  for (const Reply& r :
+       {f.send("GET", "/metrics"), f.send("GET", "/metrics", "", {{"X-API-Key", "nxk_wrong"}})}) {
+    CHECK(r.status == 401);
+    CHECK(r.body == reference.body);
+    CHECK(r.body.find("other") == std::string::npos);
+    CHECK(r.body.find("nexus_") == std::string::npos);
+  }
+
+  // Every role may read them; counters are process-wide, the provider gauge
+  // shows the caller's workspace only.
+  for (const std::string* key : {&f.admin, &f.agent, &f.auditor}) {
+    auto metrics = f.as(*key, "GET", "/metrics");
+    REQUIRE(metrics.status == 200);
+    CHECK(metrics.header("Content-Type").rfind("text/plain", 0) == 0);
+    CHECK_THAT(
+        metrics.body,
+        Catch::Contains(
+            R"(nexus_http_requests_total{method="POST",route="/v1/providers",status="201"} 3)"));
+    CHECK_THAT(metrics.body,
+               Catch::Contains(
+                   R"(nexus_http_requests_total{method="GET",route="/healthz",status="200"} 1)"));
+    CHECK_THAT(
+        metrics.body,
+        Catch::Contains(
+            R"(nexus_http_request_duration_seconds_bucket{method="POST",route="/v1/providers",le="+Inf"} 3)"));
+    CHECK_THAT(metrics.body, Catch::Contains(R"(nexus_providers{workspace="default"} 1)"));
+    CHECK(metrics.body.find("workspace=\"other\"") == std::string::npos);
+  }
+  auto theirs = f.as(f.other_auditor, "GET", "/metrics");
+  REQUIRE(theirs.status == 200);
+  CHECK_THAT(theirs.body, Catch::Contains(R"(nexus_providers{workspace="other"} 2)"));
+  CHECK(theirs.body.find("workspace=\"default\"") == std::string::npos);
+  CHECK(f.as(f.admin, "GET", "/metrics?x=1").status == 400);
 }
 
 TEST_CASE("readiness fails with 503 when the database does not answer", "[server][ops][errors]") {
@@ -455,11 +483,114 @@ TEST_CASE("405 lists the allowed methods in Allow", "[server][errors]") {
   RouterFixture f;
   auto r = f.as(f.admin, "PUT", "/v1/providers/github", kGithub);
   CHECK(r.status == 405);
-  CHECK(r.header("Allow") == "GET, PATCH, DELETE");
+  CHECK(r.header("Allow") == "GET, HEAD, PATCH, DELETE");
   auto c = f.as(f.admin, "DELETE", "/v1/providers");
-  CHECK(c.header("Allow") == "POST, GET");
+  CHECK(c.header("Allow") == "POST, GET, HEAD");
   auto h = f.send("POST", "/healthz");
-  CHECK(h.header("Allow") == "GET");
+  CHECK(h.header("Allow") == "GET, HEAD");
+  auto d = f.as(f.admin, "HEAD", "/v1/providers/github/discover");
+  CHECK(d.status == 405);
+  CHECK(d.header("Allow") == "POST");
+}
+
+TEST_CASE("HEAD is answered as GET wherever GET is served", "[server][http]") {
+  RouterFixture f;
+  REQUIRE(f.as(f.admin, "POST", "/v1/providers", kGithub).status == 201);
+  for (const char* target :
+       {"/v1/providers", "/v1/providers/github", "/v1/providers/metadata", "/v1/audit/verify"}) {
+    INFO(target);
+    auto get = f.as(f.admin, "GET", target);
+    auto head = f.as(f.admin, "HEAD", target);
+    CHECK(head.status == get.status);
+    CHECK(head.header("Content-Type") == get.header("Content-Type"));
+    CHECK(head.header("ETag") == get.header("ETag"));
+    // The router renders the GET body; the socket layer sends only its
+    // length (tests/e2e/http.sh checks the wire).
+    CHECK(head.body.size() == get.body.size());
+  }
+  CHECK(f.as(f.admin, "HEAD", "/metrics").status == 200);
+  CHECK(f.send("HEAD", "/healthz").status == 200);
+  CHECK(f.send("HEAD", "/v1/providers").status == 401);
+  CHECK(f.as(f.agent, "HEAD", "/v1/audit").status == 403);
+  CHECK(f.as(f.admin, "HEAD", "/v1/providers/nope").status == 404);
+}
+
+TEST_CASE("route flags: writes block, reads do not, secrets are marked", "[server][routes]") {
+  using server::Router;
+  for (const auto& r : Router::routes()) {
+    INFO(r.method << " " << r.path);
+    // Every route that writes storage (every non-GET, and the token route,
+    // which audits each read) runs on the blocking pool; reads stay on the
+    // I/O threads.
+    bool writes = r.method != "GET" || r.path == "/v1/token/{id}";
+    CHECK(r.blocking == writes);
+    bool carries_secret =
+        (r.method == "POST" && (r.path == "/v1/providers" || r.path == "/v1/connections")) ||
+        (r.method == "PATCH" && r.path == "/v1/providers/{name}");
+    CHECK(r.secret_request == carries_secret);
+    CHECK(r.secret_response == (r.path == "/v1/token/{id}"));
+    // Only health and readiness are public.
+    CHECK(r.permission.has_value() == (r.path != "/healthz" && r.path != "/readyz"));
+  }
+  CHECK(Router::is_blocking("DELETE", "/v1/providers/x"));
+  CHECK(Router::is_blocking("DELETE", "/v1/connections/c?x=1"));
+  CHECK(Router::is_blocking("GET", "/v1/token/abc"));
+  CHECK(Router::is_blocking("HEAD", "/v1/token/abc"));
+  CHECK_FALSE(Router::is_blocking("GET", "/v1/connections/abc"));
+  CHECK_FALSE(Router::is_blocking("HEAD", "/v1/providers"));
+  CHECK(Router::route_for("HEAD", "/v1/providers/x")->path == "/v1/providers/{name}");
+  CHECK(Router::route_for("PUT", "/v1/providers/x") == nullptr);
+}
+
+TEST_CASE("request text echoed into JSON is made valid UTF-8", "[server][errors]") {
+  // Found by tests/fuzz: a query parameter name that is not UTF-8 made the
+  // 400 body invalid JSON (RouterFixture::send parses every JSON body).
+  RouterFixture f;
+  auto r = f.as(f.admin, "GET", "/v1/providers?%F1%80x=1");
+  REQUIRE(r.status == 400);
+  CHECK(r.json.at("field").as_string() == "\xEF\xBF\xBD\xEF\xBF\xBDx");
+  auto missing = f.as(f.admin, "GET", "/v1/providers/%C0%AFgit");
+  CHECK(missing.status == 404);
+  CHECK(server::valid_utf8("ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  CHECK(server::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(server::valid_utf8("\xF4\x90\x80\x80").size() == 12);
+  // A path parameter that is not UTF-8 names nothing: 404, and nothing of
+  // it reaches the audit log (a failed token read is audited with its id).
+  CHECK(f.as(f.agent, "GET", "/v1/token/%FFcon").status == 404);
+  CHECK(f.as(f.admin, "DELETE", "/v1/connections/%C3").status == 404);
+  CHECK(f.as(f.auditor, "GET", "/v1/audit?limit=5").status == 200);  // parses as JSON
+  // A user agent that is not UTF-8 is audited as valid text.
+  REQUIRE(f.as(f.admin, "POST", "/v1/providers", kStripe, {{"User-Agent", "bot\xFF/1"}}).status ==
+          201);
+  auto events = f.as(f.auditor, "GET", "/v1/audit?limit=1");
+  REQUIRE(events.status == 200);
+  CHECK(events.json.at(0).at("user_agent") == "bot\xEF\xBF\xBD/1");
+}
+
+TEST_CASE("wipe_strings overwrites every string of a JSON value in place", "[server][secrets]") {
+  auto v = boost::json::parse(
+      R"({"name":"x","client_secret":"s3cr3t","nested":{"list":["a1",{"k":"deep"}]},"n":1})");
+  std::vector<std::pair<const char*, std::size_t>> spans;
+  spans.emplace_back(v.at("client_secret").as_string().data(), 6);
+  spans.emplace_back(v.at("nested").at("list").at(1).at("k").as_string().data(), 4);
+  server::wipe_strings(v);
+  for (auto [data, size] : spans) {
+    for (std::size_t i = 0; i < size; ++i) CHECK(data[i] == '\0');
+  }
+  CHECK(v.at("n") == 1);
+  CHECK(v.as_object().contains("client_secret"));  // keys are no secrets
+}
+
+TEST_CASE("a bad auth_type filter gets the provider parser's message", "[server][errors]") {
+  RouterFixture f;
+  auto r = f.as(f.admin, "GET", "/v1/providers?auth_type=basic");
+  REQUIRE(r.status == 400);
+  auto parsed = parse_provider_spec(boost::json::parse(R"({"name":"x","auth_type":"basic"})"));
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.status().field() == "auth_type");
+  CHECK(r.json.at("message").as_string() == parsed.status().message());
+  CHECK(r.json.at("field") == "auth_type");
 }
 
 TEST_CASE("If-Match guards PATCH and DELETE by version", "[server][providers]") {
@@ -473,9 +604,16 @@ TEST_CASE("If-Match guards PATCH and DELETE by version", "[server][providers]") 
                     {{"If-Match", "\"v1\""}});
   CHECK(stale.status == 412);
   CHECK(stale.code() == "version_conflict");
+  auto none_current = f.as(f.admin, "PATCH", "/v1/providers/github", R"({"description":"x"})",
+                           {{"If-Match", "\"v9\", \"v1\""}});
+  CHECK(none_current.status == 412);
   auto listed = f.as(f.admin, "PATCH", "/v1/providers/github", R"({"description":"three"})",
                      {{"If-Match", "\"v9\", \"v2\""}});
   CHECK(listed.status == 200);
+  // A missing provider is 404 whatever If-Match says.
+  CHECK(
+      f.as(f.admin, "DELETE", "/v1/providers/nope", "", {{"If-Match", "W/\"v1\", junk"}}).status ==
+      404);
   auto any = f.as(f.admin, "PATCH", "/v1/providers/github", R"({"description":"four"})",
                   {{"If-Match", "*"}});
   CHECK(any.status == 200);
@@ -694,12 +832,46 @@ TEST_CASE("storage failures are 500 without internals, or 503 when unavailable",
   CHECK(f.as(admin, "GET", "/v1/providers/github").status == 200);
 }
 
-TEST_CASE("reject() answers errors found before routing", "[server][errors]") {
+TEST_CASE("reject() answers errors found before routing, and logs them", "[server][errors]") {
   RouterFixture f;
-  auto r = f.router->reject(Status(ErrorCode::kPayloadTooLarge, "the request body exceeds 64 KiB"));
+  f.log_lines.clear();
+  server::HttpRequest partial;
+  partial.method = "POST";
+  partial.target = "/v1/providers";
+  partial.peer_ip = "192.0.2.77";
+  auto r = f.router->reject(Status(ErrorCode::kPayloadTooLarge, "the request body exceeds 64 KiB"),
+                            partial);
   CHECK(r.status == 413);
   CHECK(r.body.find("payload_too_large") != std::string::npos);
   CHECK(r.find_header("X-Request-Id") != nullptr);
+  f.router->finish(partial, r, std::chrono::nanoseconds(0));
+  REQUIRE(f.log_lines.size() == 1);
+  auto line = boost::json::parse(f.log_lines[0]);
+  CHECK(line.at("method") == "POST");
+  CHECK(line.at("route") == "unmatched");
+  CHECK(line.at("status") == 413);
+  CHECK(line.at("caller_ip") == "192.0.2.77");
+  CHECK(line.at("request_id").as_string() == *r.find_header("X-Request-Id"));
+}
+
+TEST_CASE("an unanswered malformed request gets one log line", "[server][logging]") {
+  RouterFixture f;
+  f.log_lines.clear();
+  server::HttpRequest partial;
+  partial.method = "G\x01T";
+  partial.peer_ip = "192.0.2.78";
+  f.router->closed(partial, 400, "bad method");
+  REQUIRE(f.log_lines.size() == 1);
+  auto line = boost::json::parse(f.log_lines[0]);
+  CHECK(line.at("method") == "?");  // not a token: not logged as sent
+  CHECK(line.at("route") == "unmatched");
+  CHECK(line.at("status") == 400);
+  CHECK(line.at("closed") == true);
+  CHECK(line.at("error") == "bad method");
+  CHECK(line.at("caller_ip") == "192.0.2.78");
+  CHECK_THAT(
+      f.router->metrics().render(),
+      Catch::Contains(R"(nexus_http_requests_total{method="",route="unmatched",status="400"} 1)"));
 }
 
 TEST_CASE("random requests never crash the router nor change stored data", "[server][fuzz]") {

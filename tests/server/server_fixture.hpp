@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,9 @@ class FaultyStorage final : public Storage {
  public:
   explicit FaultyStorage(std::unique_ptr<Storage> inner) : inner_(std::move(inner)) {}
   std::optional<Status> failure;
+  // Called before every delete_provider, e.g. to hold it like a locked
+  // database would. Set it before the calls it is meant for.
+  std::function<void()> before_delete;
 
   Status insert_provider(const Provider& p, AuditEvent e) override {
     if (failure) return *failure;
@@ -39,6 +43,7 @@ class FaultyStorage final : public Storage {
   }
   Status delete_provider(std::string_view w, std::string_view n, std::int64_t v,
                          AuditEvent e) override {
+    if (before_delete) before_delete();
     if (failure) return *failure;
     return inner_->delete_provider(w, n, v, std::move(e));
   }
@@ -224,7 +229,7 @@ class RouterFixture {
       req.headers.emplace_back(std::move(lower), std::move(v));
     }
     server::HttpResponse res = router->handle(req);
-    router->finish(&req, res, std::chrono::microseconds(10));
+    router->finish(req, res, std::chrono::microseconds(10));
     Reply reply{.status = res.status, .headers = res.headers, .body = res.body, .json = nullptr};
     const std::string* ct = res.find_header("Content-Type");
     if (ct != nullptr && ct->rfind("application/json", 0) == 0) {
@@ -274,6 +279,7 @@ class RouterFixture {
   }
 
   void fail_storage(Status s) { storage_->failure = std::move(s); }
+  FaultyStorage& faulty_storage() { return *storage_; }
   void heal_storage() { storage_->failure.reset(); }
 
   std::unique_ptr<Storage> storage;

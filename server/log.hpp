@@ -1,0 +1,21 @@
+// Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The server's log: one JSON object per line on stdout. The access log lines
+// (the router's) and the server's own events go through here.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <string_view>
+
+namespace nexus::server {
+
+// Writes `line` and a newline to stdout in one call, so that lines written by
+// several threads stay whole. Never throws.
+void write_log_line(std::string_view line) noexcept;
+
+// Writes {"time": now (RFC 3339), "level": level, "msg": msg, ...fields}.
+// Never throws: a line that cannot be built is dropped.
+void log_event(std::string_view level, std::string_view msg,
+               const boost::json::object& fields = {}) noexcept;
+
+}  // namespace nexus::server
