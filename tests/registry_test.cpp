@@ -13,6 +13,7 @@
 
 #include "nexus/audit.hpp"
 #include "nexus/storage.hpp"
+#include "storage/forwarding_storage.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
@@ -437,100 +438,29 @@ class ThrowingClock final : public Clock {
 // Delegates to a memory storage; while `armed`, every provider method throws
 // (bad_alloc, as an allocation inside a backend would) instead of returning
 // a Status.
-class ThrowingStorage final : public Storage {
+class ThrowingStorage final : public testing::ForwardingStorage {
  public:
-  std::unique_ptr<Storage> inner = make_memory_storage();
+  ThrowingStorage() : ForwardingStorage(make_memory_storage()) {}
   std::atomic<bool> armed{false};
 
-  Status insert_provider(const Provider& p, AuditEvent e) override {
-    fail();
-    return inner->insert_provider(p, std::move(e));
-  }
-  Status update_provider(const Provider& p, std::int64_t v, AuditEvent e) override {
-    fail();
-    return inner->update_provider(p, v, std::move(e));
-  }
-  Status delete_provider(std::string_view w, std::string_view n, std::int64_t v,
-                         AuditEvent e) override {
-    fail();
-    return inner->delete_provider(w, n, v, std::move(e));
-  }
-  Result<Provider> get_provider(std::string_view w, std::string_view n) override {
-    fail();
-    return inner->get_provider(w, n);
-  }
-  Result<std::vector<Provider>> list_providers(const ProviderListQuery& q) override {
-    fail();
-    return inner->list_providers(q);
-  }
-  Result<std::int64_t> count_providers(std::string_view w) override {
-    fail();
-    return inner->count_providers(w);
-  }
-  Result<Provider> get_provider_by_id(std::string_view w, std::string_view id) override {
-    fail();
-    return inner->get_provider_by_id(w, id);
-  }
-  Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
-                                                            std::size_t limit) override {
-    fail();
-    return inner->providers_due_for_discovery(now, limit);
-  }
-  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
-    fail();
-    return inner->providers_with_plaintext_secret(limit);
-  }
-  // The rest only delegates.
-  Result<std::vector<AuditEvent>> scan_audit(const AuditScan& s) override {
-    return inner->scan_audit(s);
-  }
-  Result<std::vector<AuditEvent>> audit_chain(std::string_view w, std::int64_t after,
-                                              std::size_t limit) override {
-    return inner->audit_chain(w, after, limit);
-  }
-  Result<AuditHead> audit_head(std::string_view w) override { return inner->audit_head(w); }
-  Status ping() override { return inner->ping(); }
-  Status insert_api_key(const StoredApiKey& k, AuditEvent e) override {
-    return inner->insert_api_key(k, std::move(e));
-  }
-  Result<StoredApiKey> get_api_key(std::string_view id) override { return inner->get_api_key(id); }
-  Result<std::vector<StoredApiKey>> list_api_keys(std::optional<std::string_view> w) override {
-    return inner->list_api_keys(w);
-  }
-  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent e) override {
-    return inner->revoke_api_key(id, at, std::move(e));
-  }
-  Result<std::string> ensure_setting(std::string_view name, std::string_view value) override {
-    return inner->ensure_setting(name, value);
-  }
-  Status insert_connection(const ConnectionRecord& c, AuditEvent e) override {
-    return inner->insert_connection(c, std::move(e));
-  }
-  Result<ConnectionRecord> get_connection(std::string_view w, std::string_view id) override {
-    return inner->get_connection(w, id);
-  }
-  Result<std::vector<ConnectionRecord>> list_connections(const ConnectionListQuery& q) override {
-    return inner->list_connections(q);
-  }
-  Status delete_connection(std::string_view w, std::string_view id, AuditEvent e) override {
-    return inner->delete_connection(w, id, std::move(e));
-  }
-  Status append_audit(AuditEvent e) override { return inner->append_audit(std::move(e)); }
-  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
-    return inner->envelope_key_counts();
-  }
-  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
-                                                       std::size_t limit) override {
-    return inner->envelopes_not_under(key_id, limit);
-  }
-  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
-                                        const std::vector<std::string>& replacement) override {
-    return inner->replace_envelopes(old, replacement);
-  }
-
- private:
-  void fail() const {
-    if (armed) throw std::bad_alloc();
+ protected:
+  Status intercept(Call call) override {
+    switch (call) {
+      case Call::kInsertProvider:
+      case Call::kUpdateProvider:
+      case Call::kDeleteProvider:
+      case Call::kGetProvider:
+      case Call::kListProviders:
+      case Call::kCountProviders:
+      case Call::kGetProviderById:
+      case Call::kProvidersDueForDiscovery:
+      case Call::kProvidersWithPlaintextSecret:
+        if (armed) throw std::bad_alloc();
+        break;
+      default:
+        break;
+    }
+    return Status::Ok();
   }
 };
 

@@ -19,134 +19,26 @@
 #include "nexus/keys.hpp"
 #include "nexus/nexus.hpp"
 #include "router.hpp"
+#include "storage/forwarding_storage.hpp"
 #include "test_support.hpp"
 
 namespace nexus::testing {
 
 // Delegates to a real storage; fails every call with `failure` while it is
 // set, for 500 and 503 paths.
-class FaultyStorage final : public Storage {
+class FaultyStorage final : public ForwardingStorage {
  public:
-  explicit FaultyStorage(std::unique_ptr<Storage> inner) : inner_(std::move(inner)) {}
+  using ForwardingStorage::ForwardingStorage;
   std::optional<Status> failure;
   // Called before every delete_provider, e.g. to hold it like a locked
   // database would. Set it before the calls it is meant for.
   std::function<void()> before_delete;
 
-  Status insert_provider(const Provider& p, AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->insert_provider(p, std::move(e));
+ protected:
+  Status intercept(Call call) override {
+    if (call == Call::kDeleteProvider && before_delete) before_delete();
+    return failure ? *failure : Status::Ok();
   }
-  Status update_provider(const Provider& p, std::int64_t v, AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->update_provider(p, v, std::move(e));
-  }
-  Status delete_provider(std::string_view w, std::string_view n, std::int64_t v,
-                         AuditEvent e) override {
-    if (before_delete) before_delete();
-    if (failure) return *failure;
-    return inner_->delete_provider(w, n, v, std::move(e));
-  }
-  Result<Provider> get_provider(std::string_view w, std::string_view n) override {
-    if (failure) return *failure;
-    return inner_->get_provider(w, n);
-  }
-  Result<std::vector<Provider>> list_providers(const ProviderListQuery& q) override {
-    if (failure) return *failure;
-    return inner_->list_providers(q);
-  }
-  Result<std::int64_t> count_providers(std::string_view w) override {
-    if (failure) return *failure;
-    return inner_->count_providers(w);
-  }
-  Result<std::vector<AuditEvent>> scan_audit(const AuditScan& s) override {
-    if (failure) return *failure;
-    return inner_->scan_audit(s);
-  }
-  Result<std::vector<AuditEvent>> audit_chain(std::string_view w, std::int64_t after,
-                                              std::size_t limit) override {
-    if (failure) return *failure;
-    return inner_->audit_chain(w, after, limit);
-  }
-  Result<AuditHead> audit_head(std::string_view w) override {
-    if (failure) return *failure;
-    return inner_->audit_head(w);
-  }
-  Status ping() override {
-    if (failure) return *failure;
-    return inner_->ping();
-  }
-  Status insert_api_key(const StoredApiKey& k, AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->insert_api_key(k, std::move(e));
-  }
-  Result<StoredApiKey> get_api_key(std::string_view id) override {
-    if (failure) return *failure;
-    return inner_->get_api_key(id);
-  }
-  Result<std::vector<StoredApiKey>> list_api_keys(
-      std::optional<std::string_view> workspace) override {
-    if (failure) return *failure;
-    return inner_->list_api_keys(workspace);
-  }
-  Status revoke_api_key(std::string_view id, Timestamp at, AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->revoke_api_key(id, at, std::move(e));
-  }
-  Result<std::string> ensure_setting(std::string_view name, std::string_view value) override {
-    if (failure) return *failure;
-    return inner_->ensure_setting(name, value);
-  }
-  Result<Provider> get_provider_by_id(std::string_view w, std::string_view id) override {
-    if (failure) return *failure;
-    return inner_->get_provider_by_id(w, id);
-  }
-  Status insert_connection(const ConnectionRecord& c, AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->insert_connection(c, std::move(e));
-  }
-  Result<ConnectionRecord> get_connection(std::string_view w, std::string_view id) override {
-    if (failure) return *failure;
-    return inner_->get_connection(w, id);
-  }
-  Result<std::vector<ConnectionRecord>> list_connections(const ConnectionListQuery& q) override {
-    if (failure) return *failure;
-    return inner_->list_connections(q);
-  }
-  Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
-                                                            std::size_t limit) override {
-    if (failure) return *failure;
-    return inner_->providers_due_for_discovery(now, limit);
-  }
-  Status delete_connection(std::string_view w, std::string_view id, AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->delete_connection(w, id, std::move(e));
-  }
-  Status append_audit(AuditEvent e) override {
-    if (failure) return *failure;
-    return inner_->append_audit(std::move(e));
-  }
-  Result<std::vector<Provider>> providers_with_plaintext_secret(std::size_t limit) override {
-    if (failure) return *failure;
-    return inner_->providers_with_plaintext_secret(limit);
-  }
-  Result<std::map<std::string, std::int64_t>> envelope_key_counts() override {
-    if (failure) return *failure;
-    return inner_->envelope_key_counts();
-  }
-  Result<std::vector<EnvelopeRef>> envelopes_not_under(std::string_view key_id,
-                                                       std::size_t limit) override {
-    if (failure) return *failure;
-    return inner_->envelopes_not_under(key_id, limit);
-  }
-  Result<std::size_t> replace_envelopes(const std::vector<EnvelopeRef>& old,
-                                        const std::vector<std::string>& replacement) override {
-    if (failure) return *failure;
-    return inner_->replace_envelopes(old, replacement);
-  }
-
- private:
-  std::unique_ptr<Storage> inner_;
 };
 
 struct Reply {
