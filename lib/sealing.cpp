@@ -182,6 +182,20 @@ Status check_keyring_covers(Storage& storage, const Keyring& keyring) {
                               keyring);
 }
 
+Result<std::shared_ptr<const Keyring>> reload_key_file(Vault& vault, Storage& storage,
+                                                       const std::string& path) {
+  Result<Keyring> loaded = Keyring::from_file(path);
+  if (!loaded.ok()) return loaded.status();
+  auto fresh = std::make_shared<const Keyring>(std::move(loaded).value());
+  if (Status s = check_keyring_covers(storage, *fresh); !s.ok()) return s;
+  std::shared_ptr<const Keyring> before = vault.keyring();
+  vault.replace_keyring(fresh);
+  if (!check_keyring_covers(storage, *fresh).ok()) {
+    vault.replace_keyring(std::make_shared<const Keyring>(fresh->merged_with(*before)));
+  }
+  return vault.keyring();
+}
+
 namespace {
 
 SealedPlace place_of(const EnvelopeRef& ref) {

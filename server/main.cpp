@@ -142,37 +142,22 @@ std::optional<std::string> reloadable_key_file(const ServeConfig& config,
   return std::nullopt;
 }
 
-// SIGHUP: the key file, read again, becomes the keyring as is (keys it no
-// longer lists are forgotten) unless stored values still need a key it lacks.
+// SIGHUP: the key file, read again, becomes the keyring (reload_key_file).
 void reload_master_keys(const std::optional<std::string>& key_file, Vault& vault,
                         Storage& storage) {
   if (!key_file) {
     log_event("warn", "SIGHUP: the master key comes from NEXUS_MASTER_KEY; nothing to reload");
     return;
   }
-  auto loaded = Keyring::from_file(*key_file);
-  if (!loaded.ok()) {
-    log_event("error", "SIGHUP: kept the current master keys",
-              {{"error", loaded.status().message()}});
+  auto now = reload_key_file(vault, storage, *key_file);
+  if (!now.ok()) {
+    log_event("error", "SIGHUP: kept the current master keys", {{"error", now.status().message()}});
     return;
   }
-  auto fresh = std::make_shared<const Keyring>(std::move(loaded).value());
-  if (Status s = check_keyring_covers(storage, *fresh); !s.ok()) {
-    log_event("error", "SIGHUP: kept the current master keys", {{"error", s.message()}});
-    return;
-  }
-  std::shared_ptr<const Keyring> before = vault.keyring();
-  vault.replace_keyring(fresh);
-  // A value sealed under a dropped key between the check and the swap keeps
-  // its key.
-  if (!check_keyring_covers(storage, *fresh).ok()) {
-    vault.replace_keyring(std::make_shared<const Keyring>(fresh->merged_with(*before)));
-  }
-  std::shared_ptr<const Keyring> now = vault.keyring();
   log_event("info", "master keys reloaded",
             {{"trigger", "SIGHUP"},
-             {"primary_key_id", now->primary_id()},
-             {"key_ids", key_ids_json(*now)}});
+             {"primary_key_id", (*now)->primary_id()},
+             {"key_ids", key_ids_json(**now)}});
 }
 
 RequestContext cli_context(const char* agent) {

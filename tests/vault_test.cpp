@@ -8,7 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "nexus/registry.hpp"
 #include "nexus/sealing.hpp"
+#include "nexus/storage.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
@@ -356,6 +358,48 @@ TEST_CASE("master keys load from the environment, a file, or a generated default
     { std::ofstream(dir.file("bad")) << "k1 not-a-key\n"; }
     auto r = load_master_keys({.key_file = dir.file("bad")});
     CHECK(r.status().field() == "master_key_file");
+  }
+}
+
+}  // namespace
+}  // namespace nexus
+
+namespace nexus {
+namespace {
+
+TEST_CASE("reload_key_file swaps in the file's keys only when they open every stored value",
+          "[vault]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("keys");
+  Vault vault(ring_of(Keyring::generate()));
+  const std::string k1_id = vault.keyring()->primary_id();
+  std::unique_ptr<Storage> storage = make_memory_storage();
+  ProviderRegistry registry({.storage = storage.get(), .vault = &vault});
+  REQUIRE(registry.create(RequestContext{}, testing::json(testing::kGithubJson)).ok());
+
+  SECTION("a file without the key that seals a stored value is refused; nothing changes") {
+    REQUIRE(write_key_file(path, Keyring::generate()).ok());
+    auto reloaded = reload_key_file(vault, *storage, path);
+    REQUIRE_FALSE(reloaded.ok());
+    CHECK(reloaded.status().code() == ErrorCode::kValidationFailed);
+    CHECK(reloaded.status().message().find(k1_id) != std::string::npos);
+    CHECK(vault.keyring()->primary_id() == k1_id);
+  }
+  SECTION("a rotated file becomes the keyring: new primary, old key kept") {
+    Keyring k2 = vault.keyring()->rotated();
+    REQUIRE(write_key_file(path, k2).ok());
+    auto reloaded = reload_key_file(vault, *storage, path);
+    REQUIRE(reloaded.ok());
+    CHECK((*reloaded)->primary_id() == k2.primary_id());
+    CHECK(vault.keyring()->primary_id() == k2.primary_id());
+    CHECK(vault.keyring()->ids().size() == 2);
+    auto secret = registry.client_secret(RequestContext{}, "github");
+    REQUIRE(secret.ok());
+  }
+  SECTION("an unreadable file leaves the vault as it was") {
+    auto reloaded = reload_key_file(vault, *storage, dir.file("missing"));
+    REQUIRE_FALSE(reloaded.ok());
+    CHECK(vault.keyring()->primary_id() == k1_id);
   }
 }
 

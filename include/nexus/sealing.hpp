@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,6 +123,17 @@ Result<SealedCensus> census_sealed_values(std::string_view database_url);
 Status check_keyring_covers(const SealedCensus& census, const Keyring& keyring);
 // The same over a storage's counts (Storage::envelope_key_counts). Only reads.
 Status check_keyring_covers(Storage& storage, const Keyring& keyring);
+
+// SIGHUP in a running server: reads the key file at `path` again and makes
+// it vault's keyring as it is (keys it no longer lists are forgotten), unless
+// the stored values still need a key it lacks: then kValidationFailed (as
+// check_keyring_covers) and the vault keeps its keys. A value sealed under a
+// forgotten key between the check and the swap keeps its key: the vault then
+// holds the file's keys plus the old ones. Errors of Keyring::from_file
+// (the file unreadable or malformed) leave the vault unchanged. Returns the
+// keyring now in use.
+Result<std::shared_ptr<const Keyring>> reload_key_file(Vault& vault, Storage& storage,
+                                                       const std::string& path);
 
 struct ResealReport {
   std::size_t resealed = 0;  // values now under the primary key
