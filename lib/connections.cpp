@@ -4,6 +4,9 @@
 #include <boost/json/serialize.hpp>
 #include <cassert>
 #include <map>
+#include <memory>
+#include <optional>
+#include <utility>
 
 #include "detail/encoding.hpp"
 #include "nexus/audit.hpp"
@@ -229,25 +232,50 @@ Status ConnectionService::remove(const RequestContext& ctx, std::string_view id)
   return s;
 }
 
-void ConnectionService::audit_failure(const RequestContext& ctx, std::string_view id,
-                                      const ConnectionRecord* record, const Status& why) {
+// A credential read up to its audit event: the event that records it, and
+// what the read answers once that event has been appended.
+struct ConnectionService::PreparedRead {
+  AuditEvent event;
+  // The values; or the failure that `event` (token_retrieval_failed) records.
+  Result<ConnectionCredentials> result;
+};
+
+namespace {
+
+AuditEvent failure_event(const ConnectionOptions& options, const RequestContext& ctx,
+                         std::string_view id, const ConnectionRecord* record, const Status& why) {
   boost::json::object data{{"connection_id", id}, {"reason", to_string(why.code())}};
   if (record != nullptr) data["user_id"] = record->user_id;
-  // The failure is already the answer; an audit write that fails too (the
-  // storage being down, say) does not replace it.
-  (void)options_.storage->append_audit(make_event(
-      options_, ctx, audit_events::kTokenRetrievalFailed, record ? record->provider_name : "",
-      record ? record->provider_id : "", std::move(data)));
+  return make_event(options, ctx, audit_events::kTokenRetrievalFailed,
+                    record ? record->provider_name : "", record ? record->provider_id : "",
+                    std::move(data));
 }
 
-Result<ConnectionCredentials> ConnectionService::credentials(const RequestContext& ctx,
-                                                             std::string_view id) {
+// What a read answers once the append of its event returned `appended`.
+Result<ConnectionCredentials> finish_read(Result<ConnectionCredentials> result,
+                                          const Status& appended) {
+  // A failure is already the answer; an audit write that fails too (the
+  // storage being down, say) does not replace it.
+  if (!result.ok()) return result;
+  // No audit record, no credentials: a read that cannot be audited is
+  // refused (the values are wiped as they are dropped).
+  if (!appended.ok()) return appended;
+  return result;
+}
+
+Status unexpected_read_failure() {
+  return Status(ErrorCode::kInternal, "unexpected failure while reading credentials");
+}
+
+}  // namespace
+
+ConnectionService::PreparedRead ConnectionService::prepare_read(const RequestContext& ctx,
+                                                                std::string_view id) {
   // Every failure is audited, not-found probes included: someone asking for
   // credentials that do not exist is worth a record.
   Result<ConnectionRecord> record = get(ctx, id);
   if (!record.ok()) {
-    audit_failure(ctx, id, nullptr, record.status());
-    return record.status();
+    return {failure_event(options_, ctx, id, nullptr, record.status()), record.status()};
   }
   Result<Provider> provider =
       record->status == ConnectionStatus::kProviderDeleted
@@ -258,8 +286,7 @@ Result<ConnectionCredentials> ConnectionService::credentials(const RequestContex
     Status why = code == ErrorCode::kProviderNotFound || code == ErrorCode::kProviderDeleted
                      ? provider_deleted()
                      : provider.status();
-    audit_failure(ctx, id, &record.value(), why);
-    return why;
+    return {failure_event(options_, ctx, id, &record.value(), why), why};
   }
 
   ConnectionCredentials out;
@@ -272,19 +299,60 @@ Result<ConnectionCredentials> ConnectionService::credentials(const RequestContex
     const std::string field = credential_field(f.name);
     Result<SecretBytes> value = options_.vault->open(f.envelope, where(ctx, record->id, field));
     if (!value.ok()) {
-      audit_failure(ctx, id, &record.value(), value.status());
-      return value.status();
+      return {failure_event(options_, ctx, id, &record.value(), value.status()), value.status()};
     }
     out.values.emplace_back(f.name, std::move(value).value());
   }
   boost::json::array fields;
   for (const auto& [name, value] : out.values) fields.emplace_back(name);
-  Status s = options_.storage->append_audit(make_event(
+  AuditEvent event = make_event(
       options_, ctx, audit_events::kTokenRetrieved, record->provider_name, record->provider_id,
-      {{"connection_id", record->id}, {"user_id", record->user_id}, {"fields", fields}}));
-  // No audit record, no credentials: a read that cannot be audited is refused.
-  if (!s.ok()) return s;
-  return out;
+      {{"connection_id", record->id}, {"user_id", record->user_id}, {"fields", fields}});
+  return {std::move(event), std::move(out)};
+}
+
+Result<ConnectionCredentials> ConnectionService::credentials(const RequestContext& ctx,
+                                                             std::string_view id) {
+  // The same read as credentials_async; the append waits here, which lets a
+  // storage run it on this thread when nothing else is writing.
+  PreparedRead read = prepare_read(ctx, id);
+  Status appended = options_.storage->append_audit(std::move(read.event));
+  return finish_read(std::move(read.result), appended);
+}
+
+void ConnectionService::credentials_async(
+    const RequestContext& ctx, std::string_view id,
+    std::function<void(Result<ConnectionCredentials>)> done) noexcept {
+  struct Pending {
+    std::optional<PreparedRead> read;
+    std::function<void(Result<ConnectionCredentials>)> done;
+  };
+  std::shared_ptr<Pending> pending;
+  try {
+    pending = std::make_shared<Pending>();
+    pending->read.emplace(prepare_read(ctx, id));
+  } catch (...) {
+    try {
+      done(unexpected_read_failure());
+    } catch (...) {
+    }
+    return;
+  }
+  pending->done = std::move(done);
+  std::function<void(Status)> appended;
+  try {
+    appended = [pending](Status s) {
+      pending->done(finish_read(std::move(pending->read->result), s));
+    };
+  } catch (...) {
+    try {
+      pending->done(unexpected_read_failure());
+    } catch (...) {
+    }
+    return;
+  }
+  AuditEvent event = std::move(pending->read->event);
+  options_.storage->append_audit_async(std::move(event), std::move(appended));
 }
 
 boost::json::object connection_view(const ConnectionRecord& c) {

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "storage/storage_common.hpp"
 
@@ -21,10 +22,21 @@ Status bad_url() {
 
 std::string_view to_string(ConnectionStatus status) noexcept {
   switch (status) {
-    case ConnectionStatus::kActive: return "active";
-    case ConnectionStatus::kProviderDeleted: return "provider_deleted";
+    case ConnectionStatus::kActive:
+      return "active";
+    case ConnectionStatus::kProviderDeleted:
+      return "provider_deleted";
   }
   return "active";
+}
+
+void Storage::append_audit_async(AuditEvent event, std::function<void(Status)> done) {
+  Status status = append_audit(std::move(event));
+  try {
+    done(std::move(status));
+  } catch (...) {
+    // `done` must not throw; no exception leaves a Storage method.
+  }
 }
 
 Status check_storage_url(std::string_view url) {

@@ -144,7 +144,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  // A request handed to the blocking pool.
+  // A request handed to the blocking pool, or waiting for an async route.
   struct Job {
     std::shared_ptr<Session> session;
     // Keeps the io_context running until the answer is posted back.
@@ -311,6 +311,9 @@ class Session : public std::enable_shared_from_this<Session> {
     wipe_key_fields(req);
     wipe_read_buffer();
     const RouteInfo* route = Router::route_for(request.method, request.target);
+    if (route != nullptr && route->async) {
+      return handle_async(std::move(request), route, start, version, keep_alive);
+    }
     if (route == nullptr || !route->blocking) {
       HttpResponse response = respond(request, route, start);
       send(std::move(response), version, keep_alive && !server_.stopping(), false,
@@ -345,6 +348,37 @@ class Session : public std::enable_shared_from_this<Session> {
                           head, secret);
                 });
     });
+  }
+
+  // An async route runs here, on the I/O thread, up to its durable write;
+  // the thread that completes it (the storage's writer) posts the answer
+  // back to this session's strand, where it is logged, sent and wiped. The
+  // job keeps the session (so the shutdown waits for it, as for a blocking
+  // request) and the io_context alive until then.
+  void handle_async(HttpRequest request, const RouteInfo* route, SteadyClock::time_point start,
+                    unsigned version, bool keep_alive) {
+    auto job = std::make_shared<Job>(Job{.session = shared_from_this(),
+                                         .work = net::make_work_guard(server_.ioc),
+                                         .request = std::move(request),
+                                         .route = route,
+                                         .start = start,
+                                         .version = version,
+                                         .keep_alive = keep_alive});
+    router().handle_async(job->request, [job](HttpResponse response) mutable {
+      // The strand gets the only reference: the session is never destroyed
+      // on the completing thread, which the server does not join.
+      auto executor = job->session->stream_.get_executor();
+      net::post(executor, [job = std::move(job), response = std::move(response)]() mutable {
+        Session& self = *job->session;
+        self.router().finish(job->request, response, SteadyClock::now() - job->start);
+        wipe_request(job->request, job->route->secret_request);
+        self.send(std::move(response), job->version, job->keep_alive && !self.server_.stopping(),
+                  false, job->request.method == "HEAD", job->route->secret_response);
+      });
+    });
+    // The key has been checked; the answer comes later, on this strand, so
+    // nothing else reads the request meanwhile.
+    wipe_request(job->request, false);
   }
 
   // Runs the router on `request`, records it, and wipes what it carried.

@@ -39,6 +39,11 @@ struct RouteDeps {
 
 using RouteHandler = HttpResponse (*)(const RouteDeps&, Exchange&);
 
+// An async route's handler (RouteInfo::async): answers through `done`,
+// exactly once, possibly from another thread after it returned; it keeps no
+// reference to `deps` or `ex` past its return.
+using AsyncRouteHandler = void (*)(const RouteDeps&, Exchange&, ResponseCallback done) noexcept;
+
 HttpResponse json_response(int status, const boost::json::value& body);
 HttpResponse error_response(ErrorCode code, std::string message, std::string field = {});
 
@@ -93,7 +98,7 @@ HttpResponse create_connection(const RouteDeps& deps, Exchange& ex);
 HttpResponse list_connections(const RouteDeps& deps, Exchange& ex);
 HttpResponse get_connection(const RouteDeps& deps, Exchange& ex);
 HttpResponse delete_connection(const RouteDeps& deps, Exchange& ex);
-HttpResponse connection_token(const RouteDeps& deps, Exchange& ex);
+void connection_token(const RouteDeps& deps, Exchange& ex, ResponseCallback done) noexcept;
 // routes_audit.cpp
 HttpResponse query_audit(const RouteDeps& deps, Exchange& ex);
 HttpResponse verify_audit(const RouteDeps& deps, Exchange& ex);

@@ -4,9 +4,13 @@
 #include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <mutex>
+#include <optional>
+#include <utility>
 
 #include "log.hpp"
 #include "route_support.hpp"
@@ -17,37 +21,45 @@ namespace {
 
 struct RouteEntry {
   RouteInfo info;
-  RouteHandler handler;
+  RouteHandler handler = nullptr;
+  AsyncRouteHandler async_handler = nullptr;  // instead of `handler` (RouteInfo::async)
 };
 
 // Matching order: a literal segment wins over a {parameter} for the same
 // method ("GET /v1/providers/metadata" before "GET /v1/providers/{name}").
 // Every route that writes storage runs on the blocking pool (a locked
 // database holds its thread up to the busy timeout), as do those that may
-// discover; reads stay on the I/O threads.
+// discover; reads stay on the I/O threads. The token route's only write is
+// its audit event, appended without a thread waiting for it: it is async.
 const std::vector<RouteEntry>& route_entries() {
   using P = Permission;
-  static const std::vector<RouteEntry> entries = {
-      {{"GET", "/healthz", std::nullopt}, healthz},
-      {{"GET", "/readyz", std::nullopt}, readyz},
-      {{"GET", "/metrics", P::kReadMetrics}, metrics_text},
-      {{"POST", "/v1/providers", P::kWriteProviders, true, true}, create_provider},
-      {{"GET", "/v1/providers", P::kReadProviders}, list_providers},
-      {{"GET", "/v1/providers/metadata", P::kReadProviders}, provider_metadata},
-      {{"GET", "/v1/providers/{name}", P::kReadProviders}, get_provider},
-      {{"PATCH", "/v1/providers/{name}", P::kWriteProviders, true, true}, patch_provider},
-      {{"DELETE", "/v1/providers/{name}", P::kWriteProviders, true}, delete_provider},
-      {{"POST", "/v1/providers/{name}/discover", P::kWriteProviders, true},
-       refresh_provider_discovery},
-      {{"POST", "/v1/connections", P::kWriteConnections, true, true}, create_connection},
-      {{"GET", "/v1/connections", P::kReadConnections}, list_connections},
-      {{"GET", "/v1/connections/{id}", P::kReadConnections}, get_connection},
-      {{"DELETE", "/v1/connections/{id}", P::kWriteConnections, true}, delete_connection},
-      // Reading a token audits it: a write.
-      {{"GET", "/v1/token/{id}", P::kReadCredentials, true, false, true}, connection_token},
-      {{"GET", "/v1/audit", P::kReadAudit}, query_audit},
-      {{"GET", "/v1/audit/verify", P::kReadAudit}, verify_audit},
-  };
+  static const std::vector<RouteEntry> entries = [] {
+    std::vector<RouteEntry> routes = {
+        {{"GET", "/healthz", std::nullopt}, healthz},
+        {{"GET", "/readyz", std::nullopt}, readyz},
+        {{"GET", "/metrics", P::kReadMetrics}, metrics_text},
+        {{"POST", "/v1/providers", P::kWriteProviders, true, true}, create_provider},
+        {{"GET", "/v1/providers", P::kReadProviders}, list_providers},
+        {{"GET", "/v1/providers/metadata", P::kReadProviders}, provider_metadata},
+        {{"GET", "/v1/providers/{name}", P::kReadProviders}, get_provider},
+        {{"PATCH", "/v1/providers/{name}", P::kWriteProviders, true, true}, patch_provider},
+        {{"DELETE", "/v1/providers/{name}", P::kWriteProviders, true}, delete_provider},
+        {{"POST", "/v1/providers/{name}/discover", P::kWriteProviders, true},
+         refresh_provider_discovery},
+        {{"POST", "/v1/connections", P::kWriteConnections, true, true}, create_connection},
+        {{"GET", "/v1/connections", P::kReadConnections}, list_connections},
+        {{"GET", "/v1/connections/{id}", P::kReadConnections}, get_connection},
+        {{"DELETE", "/v1/connections/{id}", P::kWriteConnections, true}, delete_connection},
+        // Reading a token audits it: a write, queued for the storage's writer.
+        {{"GET", "/v1/token/{id}", P::kReadCredentials, false, false, true},
+         nullptr,
+         connection_token},
+        {{"GET", "/v1/audit", P::kReadAudit}, query_audit},
+        {{"GET", "/v1/audit/verify", P::kReadAudit}, verify_audit},
+    };
+    for (RouteEntry& e : routes) e.info.async = e.async_handler != nullptr;
+    return routes;
+  }();
   return entries;
 }
 
@@ -132,6 +144,13 @@ int find_route(std::string_view method, std::string_view path, std::string_view&
     }
   }
   return -1;
+}
+
+// What every response carries for the access log, and its X-Request-Id.
+void stamp(HttpResponse& response, std::string request_id, std::string caller_ip) {
+  response.request_id = std::move(request_id);
+  response.caller_ip = std::move(caller_ip);
+  response.set_header("X-Request-Id", response.request_id);
 }
 
 std::vector<RouteLabel> route_labels() {
@@ -219,6 +238,11 @@ bool Router::is_blocking(std::string_view method, std::string_view target) {
   return route != nullptr && route->blocking;
 }
 
+bool Router::is_async(std::string_view method, std::string_view target) {
+  const RouteInfo* route = route_for(method, target);
+  return route != nullptr && route->async;
+}
+
 const std::vector<RouteInfo>& Router::routes() {
   static const std::vector<RouteInfo> infos = [] {
     std::vector<RouteInfo> out;
@@ -248,25 +272,53 @@ void Router::closed(const HttpRequest& partial, int status, std::string_view rea
 }
 
 HttpResponse Router::handle(const HttpRequest& request) const {
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<HttpResponse> response;  // GUARDED_BY(mu)
+  } waiter;
+  ResponseCallback done = [&waiter](HttpResponse r) {
+    std::lock_guard lock(waiter.mu);
+    waiter.response = std::move(r);
+    waiter.cv.notify_one();  // with mu held: `waiter` outlives the call
+  };
+  if (std::optional<HttpResponse> now = respond(request, done)) return std::move(*now);
+  std::unique_lock lock(waiter.mu);
+  waiter.cv.wait(lock, [&] { return waiter.response.has_value(); });
+  return std::move(*waiter.response);
+}
+
+void Router::handle_async(const HttpRequest& request, ResponseCallback done) const {
+  std::optional<HttpResponse> now = respond(request, done);
+  // `done` is empty only if an async route took it and then ran out of
+  // memory before its handler started: nothing is left to answer with.
+  if (now && done) done(std::move(*now));
+}
+
+std::optional<HttpResponse> Router::respond(const HttpRequest& request,
+                                            ResponseCallback& done) const {
   std::string request_id = request.header("x-request-id");
   if (!valid_request_id(request_id)) request_id = new_request_id();
   std::string caller_ip = resolve_caller_ip(request.peer_ip, request.header("x-forwarded-for"),
                                             options_.trusted_proxies);
   HttpResponse response;
   try {
-    response = dispatch(request, caller_ip);
+    // An async route answers through `done`, stamped there the same way.
+    std::optional<HttpResponse> now = dispatch(request, caller_ip, done, request_id);
+    if (!now) return std::nullopt;
+    response = std::move(*now);
   } catch (const std::exception& e) {
     response = error_response(Status(ErrorCode::kInternal, e.what()));
   } catch (...) {
     response = error_response(Status(ErrorCode::kInternal, "unknown exception"));
   }
-  response.request_id = request_id;
-  response.caller_ip = std::move(caller_ip);
-  response.set_header("X-Request-Id", request_id);
+  stamp(response, std::move(request_id), std::move(caller_ip));
   return response;
 }
 
-HttpResponse Router::dispatch(const HttpRequest& request, const std::string& caller_ip) const {
+std::optional<HttpResponse> Router::dispatch(const HttpRequest& request,
+                                             const std::string& caller_ip, ResponseCallback& done,
+                                             const std::string& request_id) const {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find('?'));
   Exchange ex{
@@ -341,6 +393,19 @@ HttpResponse Router::dispatch(const HttpRequest& request, const std::string& cal
     ex.ctx.user_agent =
         valid_utf8(request.header("user-agent").substr(0, options_.max_user_agent_length));
     RouteDeps deps{services_, options_, metrics_};
+    if (route.async_handler != nullptr) {
+      // Everything the answer needs, by value: it may come after this returns.
+      route.async_handler(
+          deps, ex,
+          [done = std::move(done), index, request_id, caller_ip,
+           key_id = caller ? caller->key_id : std::string()](HttpResponse r) mutable {
+            r.route_index = index;
+            r.key_id = std::move(key_id);
+            stamp(r, std::move(request_id), std::move(caller_ip));
+            done(std::move(r));
+          });
+      return std::nullopt;
+    }
     response = route.handler(deps, ex);
   }
   response.route_index = index;

@@ -64,6 +64,13 @@ struct RouteInfo {
   bool secret_request = false;
   // The response body carries credentials: the server wipes it once written.
   bool secret_response = false;
+  // The handler answers later, from another thread: it queues a durable
+  // write without a thread waiting for it (GET /v1/token/{id}, whose audit
+  // event the storage's writer thread appends). The server runs it on the
+  // I/O thread (its reads wait only on the database's reads, never on its
+  // write lock) through Router::handle_async, and sends the answer once it
+  // completes.
+  bool async = false;
 };
 
 // The HTTP status of each library error code: the server's one mapping table.
@@ -73,14 +80,27 @@ int http_status(ErrorCode code) noexcept;
 // is replaced by a generic one (the original goes to the log only).
 HttpResponse error_response(const Status& status);
 
+// Receives the response of Router::handle_async.
+using ResponseCallback = std::function<void(HttpResponse)>;
+
 class Router {
  public:
   Router(RouterServices services, RouterOptions options);
 
   // Thread-safe. Never throws; an unexpected exception becomes a 500. HEAD is
   // answered as GET, body included: the socket layer sends the headers only
-  // (with the GET body's Content-Length).
+  // (with the GET body's Content-Length). For an async route
+  // (RouteInfo::async) this waits for its completion: for tests, tools and
+  // hosts without an event loop.
   HttpResponse handle(const HttpRequest& request) const;
+
+  // handle() without waiting: `done` gets the response exactly once. For
+  // every route but an async one it is called on this thread before
+  // return; an async route's may come later, from another thread (the
+  // storage's writer thread), so `done` must be cheap and thread-safe, must
+  // not throw, and should hand the response to the caller's own thread.
+  // `request` need only live until this returns. Thread-safe; never throws.
+  void handle_async(const HttpRequest& request, ResponseCallback done) const;
 
   // Records `response` in the metrics and writes its access log line.
   void finish(const HttpRequest& request, const HttpResponse& response,
@@ -109,10 +129,19 @@ class Router {
   // Whether route_for(method, target) is blocking (RouteInfo::blocking).
   static bool is_blocking(std::string_view method, std::string_view target);
 
+  // Whether route_for(method, target) is async (RouteInfo::async).
+  static bool is_async(std::string_view method, std::string_view target);
+
   const Metrics& metrics() const noexcept { return metrics_; }
 
  private:
-  HttpResponse dispatch(const HttpRequest& request, const std::string& caller_ip) const;
+  // The response, or nullopt when an async route took `done` and answers
+  // through it. `done` is moved from only then.
+  std::optional<HttpResponse> respond(const HttpRequest& request, ResponseCallback& done) const;
+  // As respond(), before the request id and caller IP are stamped (an async
+  // route's answer is stamped with them when it completes).
+  std::optional<HttpResponse> dispatch(const HttpRequest& request, const std::string& caller_ip,
+                                       ResponseCallback& done, const std::string& request_id) const;
   void write_access_log(const HttpRequest& request, const HttpResponse& response,
                         std::chrono::nanoseconds duration, bool closed) const;
 

@@ -4,6 +4,8 @@
 // ConnectionService method and renders the result.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <functional>
+#include <utility>
 
 #include "nexus/connections.hpp"
 #include "route_support.hpp"
@@ -58,16 +60,51 @@ HttpResponse delete_connection(const RouteDeps& deps, Exchange& ex) {
   return r;
 }
 
-HttpResponse connection_token(const RouteDeps& deps, Exchange& ex) {
-  if (Status s = check_query(ex, {}); !s.ok()) return error_response(s);
-  Result<ConnectionCredentials> creds = deps.services.connections->credentials(ex.ctx, ex.name);
-  if (!creds.ok()) return error_response(creds.status());
-  boost::json::object view = credentials_view(creds.value());
-  HttpResponse r = json_response(200, view);
-  wipe_strings(view);
-  // The body carries credentials: no cache may keep a copy.
-  r.set_header("Cache-Control", "no-store");
-  return r;
+namespace {
+
+HttpResponse token_response(const Result<ConnectionCredentials>& creds) noexcept {
+  try {
+    if (!creds.ok()) return error_response(creds.status());
+    boost::json::object view = credentials_view(creds.value());
+    HttpResponse r = json_response(200, view);
+    wipe_strings(view);
+    // The body carries credentials: no cache may keep a copy.
+    r.set_header("Cache-Control", "no-store");
+    return r;
+  } catch (...) {
+    HttpResponse r;
+    r.status = 500;
+    r.log_error = "out of memory while rendering credentials";
+    return r;
+  }
+}
+
+}  // namespace
+
+// Async: the credential read's audit event is appended by the storage's
+// writer thread, which calls back once it is durable; the values are
+// rendered then, on that thread, and handed to the server.
+void connection_token(const RouteDeps& deps, Exchange& ex, ResponseCallback done) noexcept {
+  Status query = Status::Ok();
+  try {
+    query = check_query(ex, {});
+  } catch (...) {
+    query = Status(ErrorCode::kInternal, "out of memory while reading the query");
+  }
+  if (!query.ok()) {
+    done(token_response(query));
+    return;
+  }
+  try {
+    deps.services.connections->credentials_async(
+        ex.ctx, ex.name, [done = std::move(done)](Result<ConnectionCredentials> creds) {
+          done(token_response(creds));
+        });
+  } catch (...) {
+    // Only building the callback can throw (out of memory), and it took
+    // `done` with it: the request goes unanswered, its connection open
+    // until the client or the shutdown closes it.
+  }
 }
 
 }  // namespace nexus::server

@@ -9,10 +9,19 @@
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "detail/encoding.hpp"
 #include "nexus/audit.hpp"
@@ -635,6 +644,149 @@ TEST_CASE("connections work the same on the memory storage", "[connections]") {
   CHECK(w.connections->credentials(w.ctx, c.id)->values[0].second.view() == kStripeKey);
   REQUIRE(w.registry->remove(w.ctx, "stripe").ok());
   CHECK(w.connections->credentials(w.ctx, c.id).status().code() == ErrorCode::kProviderDeleted);
+}
+
+// The outcomes of credentials_async calls, recorded from whichever thread
+// completes them (no Catch2 assertion off the test thread).
+struct AsyncReads {
+  struct Call {
+    std::optional<Result<ConnectionCredentials>> result;
+    int calls = 0;
+    std::thread::id thread;
+    std::int64_t committed_reads = -1;  // token_retrieved rows another connection saw
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Call> calls;      // GUARDED_BY(mu)
+  sqlite3* observer = nullptr;  // when set, read at completion time
+
+  std::function<void(Result<ConnectionCredentials>)> callback(std::size_t i) {
+    {
+      std::lock_guard lock(mu);
+      if (calls.size() <= i) calls.resize(i + 1);
+    }
+    return [this, i](Result<ConnectionCredentials> r) {
+      std::int64_t seen = -1;
+      if (observer != nullptr) {
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(observer,
+                               "SELECT COUNT(*) FROM audit_events WHERE event_type = "
+                               "'token_retrieved'",
+                               -1, &stmt, nullptr) == SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW) {
+          seen = sqlite3_column_int64(stmt, 0);
+        }
+        sqlite3_finalize(stmt);
+      }
+      std::lock_guard lock(mu);
+      Call& c = calls[i];
+      ++c.calls;
+      c.thread = std::this_thread::get_id();
+      c.committed_reads = seen;
+      c.result.emplace(std::move(r));
+      cv.notify_all();
+    };
+  }
+  bool wait(std::size_t i) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(60), [&] { return calls.at(i).calls > 0; });
+  }
+};
+
+TEST_CASE("credentials_async hands values over only once the read's event is committed",
+          "[connections][sqlite][async]") {
+  World w;
+  ConnectionRecord c = w.connect();
+  sqlite3* observer = nullptr;
+  REQUIRE(sqlite3_open_v2(w.path.c_str(), &observer, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> closer(observer, sqlite3_close_v2);
+  AsyncReads reads;
+  reads.observer = observer;
+
+  constexpr std::size_t kReads = 3;
+  for (std::size_t i = 0; i < kReads; ++i) {
+    w.connections->credentials_async(w.ctx, c.id, reads.callback(i));
+  }
+  for (std::size_t i = 0; i < kReads; ++i) REQUIRE(reads.wait(i));
+  // Failures complete the same way, once their event is appended.
+  w.connections->credentials_async(w.ctx, "con_missing", reads.callback(kReads));
+  REQUIRE(reads.wait(kReads));
+  w.storage.reset();  // runs anything queued: no completion may come later
+
+  std::lock_guard lock(reads.mu);
+  std::int64_t previous = 0;
+  for (std::size_t i = 0; i < kReads; ++i) {
+    const AsyncReads::Call& call = reads.calls[i];
+    INFO("read " << i);
+    CHECK(call.calls == 1);
+    REQUIRE(call.result->ok());
+    CHECK(call.result->value().values.at(0).second.view() == kStripeKey);
+    // Its event (and possibly later ones of the same batch) was committed
+    // before the values were handed over.
+    CHECK(call.committed_reads >= static_cast<std::int64_t>(i) + 1);
+    CHECK(call.committed_reads >= previous);
+    previous = call.committed_reads;
+    // Completed by the storage's writer thread: no thread waited for it.
+    CHECK(call.thread != std::this_thread::get_id());
+  }
+  const AsyncReads::Call& missing = reads.calls[kReads];
+  CHECK(missing.calls == 1);
+  CHECK(missing.result->status().code() == ErrorCode::kNotFound);
+
+  auto reopened = open_sqlite_storage(w.path).value();
+  AuditLog audit(*reopened);
+  CHECK(audit.query("default", {.event_type = std::string(audit_events::kTokenRetrieved)})
+            ->events.size() == kReads);
+  CHECK(audit.query("default", {.event_type = std::string(audit_events::kTokenRetrievalFailed)})
+            ->events.size() == 1);
+  CHECK(audit.verify("default")->ok);
+}
+
+TEST_CASE("a credential read whose audit event cannot be stored is refused",
+          "[connections][sqlite][async]") {
+  World w;
+  ConnectionRecord c = w.connect();
+  testing::RawSqlite raw(w.path);
+  // The database refuses token_retrieved events, and only those.
+  raw.exec(
+      "CREATE TRIGGER refuse_reads BEFORE INSERT ON audit_events "
+      "WHEN NEW.event_type = 'token_retrieved' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  const std::int64_t seq = w.audit_seq();
+
+  auto sync = w.connections->credentials(w.ctx, c.id);
+  REQUIRE_FALSE(sync.ok());
+  CHECK(sync.status().code() == ErrorCode::kInternal);
+
+  AsyncReads reads;
+  w.connections->credentials_async(w.ctx, c.id, reads.callback(0));
+  REQUIRE(reads.wait(0));
+  {
+    std::lock_guard lock(reads.mu);
+    CHECK(reads.calls[0].calls == 1);
+    REQUIRE_FALSE(reads.calls[0].result->ok());
+    CHECK(reads.calls[0].result->status().code() == ErrorCode::kInternal);
+    CHECK(reads.calls[0].result->status().message().find(kStripeKey) == std::string::npos);
+  }
+  CHECK(w.audit_seq() == seq);  // nothing recorded a read that did not happen
+
+  raw.exec("DROP TRIGGER refuse_reads");
+  auto again = w.connections->credentials(w.ctx, c.id);
+  REQUIRE(again.ok());
+  CHECK(again->values.at(0).second.view() == kStripeKey);
+  CHECK(w.audit_seq() == seq + 1);
+}
+
+TEST_CASE("credentials_async on the memory storage completes before it returns",
+          "[connections][async]") {
+  World w(/*sqlite=*/false);
+  ConnectionRecord c = w.connect();
+  AsyncReads reads;
+  w.connections->credentials_async(w.ctx, c.id, reads.callback(0));
+  std::lock_guard lock(reads.mu);
+  REQUIRE(reads.calls[0].calls == 1);
+  CHECK(reads.calls[0].thread == std::this_thread::get_id());
+  REQUIRE(reads.calls[0].result->ok());
+  CHECK(reads.calls[0].result->value().values.at(0).second.view() == kStripeKey);
 }
 
 }  // namespace

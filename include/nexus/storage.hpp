@@ -203,6 +203,16 @@ class Storage {
   // Appends an event that records no change (e.g. a credential read).
   virtual Status append_audit(AuditEvent event) = 0;
 
+  // append_audit without a thread waiting for it: `done` gets what
+  // append_audit would return (OK once the event is durable). `done` is
+  // called exactly once, on an unspecified thread (possibly this one, before
+  // return); it must be cheap (it may hold up other writes), must not throw
+  // and must not call back into this storage's write path. Never throws.
+  // Default: calls append_audit, then `done`, on this thread. The SQLite
+  // backend queues the event for its writer thread, which calls `done` after
+  // the transaction holding the event committed.
+  virtual void append_audit_async(AuditEvent event, std::function<void(Status)> done);
+
   // Up to `limit` providers with enable_discovery, across every workspace,
   // whose discovery state is due for an automatic refresh
   // (next_refresh_at(*provider.discovery) <= now), earliest due first.

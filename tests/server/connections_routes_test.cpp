@@ -3,7 +3,11 @@
 // workspaces, the deleted-provider answer, and where secrets may appear.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server_fixture.hpp"
@@ -56,6 +60,108 @@ TEST_CASE("connections: /v1/token hands values to admin and agent only", "[serve
   CHECK(f.send("GET", "/v1/token/" + f.id).status == 401);
   std::lock_guard lock(f.log_mu);
   for (const auto& line : f.log_lines) CHECK(line.find(kStripeKey) == std::string::npos);
+}
+
+// Responses of Router::handle_async, recorded from whichever thread
+// completes them; checked on the test thread.
+class AsyncReplies {
+ public:
+  server::ResponseCallback callback() {
+    return [this](server::HttpResponse r) {
+      std::lock_guard lock(mu_);
+      responses_.push_back(std::move(r));
+    };
+  }
+  std::size_t count() {
+    std::lock_guard lock(mu_);
+    return responses_.size();
+  }
+  server::HttpResponse at(std::size_t i) {
+    std::lock_guard lock(mu_);
+    return responses_.at(i);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<server::HttpResponse> responses_;  // GUARDED_BY(mu_)
+};
+
+TEST_CASE("connections: /v1/token answers only once its audit event is stored",
+          "[server][connections][async]") {
+  Connected f;
+  testing::HeldAppends held(f.faulty_storage());
+  const server::HttpRequest req = testing::RouterFixture::make_request(
+      "GET", "/v1/token/" + f.id, {}, {{"X-API-Key", f.agent}, {"X-Request-Id", "req-held-1"}});
+  auto events = [&](std::string_view type) {
+    return f.storage->scan_audit({.workspace = "default", .event_type = std::string(type)})
+        .value()
+        .size();
+  };
+
+  // Through handle_async: no answer while the event waits for the writer.
+  AsyncReplies replies;
+  f.router->handle_async(req, replies.callback());
+  REQUIRE(held.wait_held(1));
+  CHECK(held.event_type(0) == "token_retrieved");
+  CHECK(replies.count() == 0);
+  CHECK(events("token_retrieved") == 0);
+  held.complete(0);
+  REQUIRE(replies.count() == 1);
+  server::HttpResponse ok = replies.at(0);
+  testing::Reply reply = f.reply_of(ok);
+  CHECK(reply.status == 200);
+  CHECK(reply.json.at("credentials").at("secret_key") == kStripeKey);
+  CHECK(reply.header("Cache-Control") == "no-store");
+  // Stamped like a synchronous answer, for the access log and the client.
+  CHECK(reply.header("X-Request-Id") == "req-held-1");
+  CHECK(ok.request_id == "req-held-1");
+  CHECK(ok.caller_ip == "192.0.2.10");
+  CHECK_FALSE(ok.key_id.empty());
+  REQUIRE(ok.route_index >= 0);
+  CHECK(server::Router::routes().at(static_cast<std::size_t>(ok.route_index)).path ==
+        "/v1/token/{id}");
+  CHECK(events("token_retrieved") == 1);
+
+  // An event that cannot be stored: the read is refused, no value leaves.
+  f.router->handle_async(req, replies.callback());
+  REQUIRE(held.wait_held(2));
+  CHECK(replies.count() == 1);
+  held.complete(1, Status(ErrorCode::kUnavailable, "the database is locked"));
+  REQUIRE(replies.count() == 2);
+  server::HttpResponse refused = replies.at(1);
+  CHECK(refused.status == 503);
+  CHECK(refused.body.find(kStripeKey) == std::string::npos);
+  CHECK(refused.find_header("Cache-Control") == nullptr);
+  CHECK(events("token_retrieved") == 1);
+
+  // handle() waits for the completion, whichever thread it comes from.
+  auto waiting = std::async(std::launch::async, [&] { return f.router->handle(req); });
+  REQUIRE(held.wait_held(3));
+  CHECK(waiting.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
+  std::thread writer([&] { held.complete(2); });
+  server::HttpResponse waited = waiting.get();
+  writer.join();
+  CHECK(waited.status == 200);
+  CHECK(events("token_retrieved") == 2);
+
+  // A failed read is answered once its failure event has been appended.
+  f.router->handle_async(testing::RouterFixture::make_request("GET", "/v1/token/con_missing", {},
+                                                              {{"X-API-Key", f.agent}}),
+                         replies.callback());
+  REQUIRE(held.wait_held(4));
+  CHECK(held.event_type(3) == "token_retrieval_failed");
+  CHECK(replies.count() == 2);
+  held.complete(3);
+  REQUIRE(replies.count() == 3);
+  CHECK(replies.at(2).status == 404);
+  CHECK(events("token_retrieval_failed") == 1);
+
+  // Routes that are not async answer before handle_async returns.
+  f.router->handle_async(testing::RouterFixture::make_request("GET", "/healthz"),
+                         replies.callback());
+  CHECK(replies.count() == 4);
+  CHECK(held.held() == 4);
+  CHECK(f.all_bodies.find(kStripeKey) != std::string::npos);  // the one 200 above
 }
 
 TEST_CASE("connections: after the provider is deleted, /v1/token is 410 provider_deleted",

@@ -381,6 +381,112 @@ TEST_CASE("server: a held database write stalls no read, and queued writes are d
   CHECK(log_has(f, "shut down before the request could start"));
 }
 
+// A fixture with an api_key connection whose token the tests read.
+std::string connect_stripe(RouterFixture& f, std::string_view secret) {
+  REQUIRE(f.as(f.admin, "POST", "/v1/providers", kStripeJson).status == 201);
+  auto created = f.as(f.admin, "POST", "/v1/connections",
+                      R"({"provider_name":"stripe","user_id":"u-1","credentials":{"secret_key":")" +
+                          std::string(secret) + R"("}})");
+  REQUIRE(created.status == 201);
+  return std::string(created.json.at("connection_id").as_string());
+}
+
+TEST_CASE("server: a token read is answered once its audit event is stored, reads go on meanwhile",
+          "[server][http][async]") {
+  RouterFixture f;
+  const std::string id = connect_stripe(f, "sk_test_http_async_1");
+  HeldAppends held(f.faulty_storage());
+  server::ServerOptions options;
+  options.threads = 1;  // one I/O thread: a token read waiting must not hold it
+  RunningServer s(f, options);
+
+  Client token(s.port);
+  REQUIRE(token.send(request("GET", "/v1/token/" + id, f.agent)));
+  REQUIRE(held.wait_held(1));
+  // The only I/O thread keeps serving while the event waits for the writer.
+  for (int i = 0; i < 3; ++i) {
+    Client reader(s.port);
+    REQUIRE(reader.send(request("GET", "/v1/connections/" + id, f.agent)));
+    CHECK(reader.read_response().status == 200);
+  }
+  held.complete(0);
+  auto r = token.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body.find("sk_test_http_async_1") != std::string::npos);
+  CHECK(r.header("Cache-Control") == "no-store");
+  // Keep-alive: the connection serves the next request, a HEAD of the token
+  // this time (headers only, the GET body's length).
+  REQUIRE(token.send(request("HEAD", "/v1/token/" + id, f.agent)));
+  REQUIRE(held.wait_held(2));
+  held.complete(1);
+  auto head = token.read_response(/*head=*/true);
+  CHECK(head.status == 200);
+  CHECK(head.header("Content-Length") == std::to_string(r.body.size()));
+  CHECK(token.pending().empty());
+  s.stop();
+  auto result = s.result();
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+  INFO(f.all_logs());
+  CHECK(log_has(f, R"("route":"/v1/token/{id}","status":200)"));
+  CHECK(f.all_logs().find("sk_test_http_async_1") == std::string::npos);
+}
+
+TEST_CASE("server: a token read in flight at shutdown is answered within the grace period",
+          "[server][http][shutdown][async]") {
+  RouterFixture f;
+  const std::string id = connect_stripe(f, "sk_test_http_async_2");
+  HeldAppends held(f.faulty_storage());
+  server::ServerOptions options;
+  options.shutdown_grace = 30s;  // far longer than the test needs
+  RunningServer s(f, options);
+
+  Client token(s.port);
+  REQUIRE(token.send(request("GET", "/v1/token/" + id, f.agent)));
+  REQUIRE(held.wait_held(1));
+  s.stop();
+  // The server waits for the request, as for a blocking one.
+  CHECK_FALSE(s.result(100ms).has_value());
+  held.complete(0);
+  auto r = token.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body.find("sk_test_http_async_2") != std::string::npos);
+  CHECK(r.header("Connection") == "close");
+  bool closed = false;
+  token.read_to_close(&closed);
+  CHECK(closed);
+  auto result = s.result();
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+}
+
+TEST_CASE("server: a token read still waiting after the grace period is closed unanswered",
+          "[server][http][shutdown][async]") {
+  RouterFixture f;
+  const std::string id = connect_stripe(f, "sk_test_http_async_3");
+  HeldAppends held(f.faulty_storage());
+  server::ServerOptions options;
+  options.shutdown_grace = 200ms;
+  RunningServer s(f, options);
+
+  Client token(s.port);
+  REQUIRE(token.send(request("GET", "/v1/token/" + id, f.agent)));
+  REQUIRE(held.wait_held(1));
+  s.stop();
+  // Closed at the end of the grace period, without the values.
+  bool closed = false;
+  CHECK(token.read_to_close(&closed).empty());
+  CHECK(closed);
+  // run() returns once the writer has completed the request.
+  CHECK_FALSE(s.result(100ms).has_value());
+  held.complete(0, Status(ErrorCode::kUnavailable, "the database is closing"));
+  auto result = s.result();
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+  INFO(f.all_logs());
+  CHECK(log_has(f, R"("route":"/v1/token/{id}","status":503)"));
+}
+
 TEST_CASE("server: responses to HEAD and 204s keep keep-alive framing intact", "[server][http]") {
   RouterFixture f;
   REQUIRE(f.as(f.admin, "POST", "/v1/providers", kGithubJson).status == 201);

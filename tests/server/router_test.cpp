@@ -519,11 +519,14 @@ TEST_CASE("route flags: writes block, reads do not, secrets are marked", "[serve
   using server::Router;
   for (const auto& r : Router::routes()) {
     INFO(r.method << " " << r.path);
-    // Every route that writes storage (every non-GET, and the token route,
-    // which audits each read) runs on the blocking pool; reads stay on the
-    // I/O threads.
-    bool writes = r.method != "GET" || r.path == "/v1/token/{id}";
-    CHECK(r.blocking == writes);
+    // Every route that writes storage (every non-GET) runs on the blocking
+    // pool; reads stay on the I/O threads. The token route, which audits
+    // each read, is async instead: it queues its audit event for the
+    // storage's writer thread and answers when that completes.
+    const bool token = r.path == "/v1/token/{id}";
+    CHECK(r.blocking == (r.method != "GET"));
+    CHECK(r.async == token);
+    CHECK_FALSE((r.async && r.blocking));
     bool carries_secret =
         (r.method == "POST" && (r.path == "/v1/providers" || r.path == "/v1/connections")) ||
         (r.method == "PATCH" && r.path == "/v1/providers/{name}");
@@ -534,8 +537,11 @@ TEST_CASE("route flags: writes block, reads do not, secrets are marked", "[serve
   }
   CHECK(Router::is_blocking("DELETE", "/v1/providers/x"));
   CHECK(Router::is_blocking("DELETE", "/v1/connections/c?x=1"));
-  CHECK(Router::is_blocking("GET", "/v1/token/abc"));
-  CHECK(Router::is_blocking("HEAD", "/v1/token/abc"));
+  CHECK_FALSE(Router::is_blocking("GET", "/v1/token/abc"));
+  CHECK(Router::is_async("GET", "/v1/token/abc"));
+  CHECK(Router::is_async("HEAD", "/v1/token/abc?x=1"));
+  CHECK_FALSE(Router::is_async("GET", "/v1/connections/abc"));
+  CHECK_FALSE(Router::is_async("GET", "/nope"));
   CHECK_FALSE(Router::is_blocking("GET", "/v1/connections/abc"));
   CHECK_FALSE(Router::is_blocking("HEAD", "/v1/providers"));
   CHECK(Router::route_for("HEAD", "/v1/providers/x")->path == "/v1/providers/{name}");

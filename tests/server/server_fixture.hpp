@@ -7,10 +7,13 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,12 +36,76 @@ class FaultyStorage final : public ForwardingStorage {
   // Called before every delete_provider, e.g. to hold it like a locked
   // database would. Set it before the calls it is meant for.
   std::function<void()> before_delete;
+  // When set, append_audit_async hands each event and its completion here
+  // instead of appending it (see HeldAppends). Set it before the calls.
+  std::function<void(AuditEvent, std::function<void(Status)>)> on_append_async;
+  void append_audit_async(AuditEvent e, std::function<void(Status)> done) override {
+    if (on_append_async) return on_append_async(std::move(e), std::move(done));
+    ForwardingStorage::append_audit_async(std::move(e), std::move(done));
+  }
 
  protected:
   Status intercept(Call call) override {
     if (call == Call::kDeleteProvider && before_delete) before_delete();
     return failure ? *failure : Status::Ok();
   }
+};
+
+// Holds the asynchronous audit appends of a FaultyStorage, as a writer
+// thread that has not got to them yet would, until the test completes them.
+class HeldAppends {
+ public:
+  explicit HeldAppends(FaultyStorage& storage) : storage_(storage) {
+    storage_.on_append_async = [this](AuditEvent e, std::function<void(Status)> done) {
+      std::lock_guard lock(mu_);
+      held_.push_back({std::move(e), std::move(done)});
+      cv_.notify_all();
+    };
+  }
+  ~HeldAppends() { storage_.on_append_async = nullptr; }
+  HeldAppends(const HeldAppends&) = delete;
+  HeldAppends& operator=(const HeldAppends&) = delete;
+
+  // Waits (generously) until `n` appends have been held in all.
+  bool wait_held(std::size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return held_.size() >= n; });
+  }
+  std::size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  // The event type of held append `i`.
+  std::string event_type(std::size_t i) {
+    std::lock_guard lock(mu_);
+    return held_.at(i).event.event_type;
+  }
+  // Completes held append `i`: appends its event (through the storage's
+  // synchronous path, faults included) and passes the outcome to its
+  // completion; with `fail` set, stores nothing and passes `fail` instead.
+  // Call from the test thread; the completion runs here.
+  void complete(std::size_t i, std::optional<Status> fail = std::nullopt) {
+    Held h;
+    {
+      std::lock_guard lock(mu_);
+      REQUIRE(i < held_.size());
+      REQUIRE(held_[i].done);
+      h.event = held_[i].event;
+      h.done = std::move(held_[i].done);
+      held_[i].done = nullptr;
+    }
+    h.done(fail ? *fail : storage_.append_audit(std::move(h.event)));
+  }
+
+ private:
+  struct Held {
+    AuditEvent event;
+    std::function<void(Status)> done;  // null once completed
+  };
+  FaultyStorage& storage_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Held> held_;  // GUARDED_BY(mu_)
 };
 
 struct Reply {
@@ -90,13 +157,13 @@ class RouterFixture {
       std::lock_guard lock(log_mu);
       log_lines.emplace_back(line);
     };
-    router = std::make_unique<server::Router>(server::RouterServices{.registry = registry.get(),
-                                                                     .connections =
-                                                                         connections.get(),
-                                                                     .audit = audit.get(),
-                                                                     .keys = keys.get(),
-                                                                     .storage = storage.get()},
-                                              std::move(options));
+    router =
+        std::make_unique<server::Router>(server::RouterServices{.registry = registry.get(),
+                                                                .connections = connections.get(),
+                                                                .audit = audit.get(),
+                                                                .keys = keys.get(),
+                                                                .storage = storage.get()},
+                                         std::move(options));
   }
 
   std::string issue(const std::string& workspace, Role role) {
@@ -106,10 +173,11 @@ class RouterFixture {
     return issued->text;
   }
 
-  // Sends one request through the router (and finish(), as the server does).
-  Reply send(std::string method, std::string target, std::string body = {},
-             std::vector<std::pair<std::string, std::string>> headers = {},
-             std::string peer = "192.0.2.10") {
+  // A request as the socket layer hands it to the router.
+  static server::HttpRequest make_request(
+      std::string method, std::string target, std::string body = {},
+      std::vector<std::pair<std::string, std::string>> headers = {},
+      std::string peer = "192.0.2.10") {
     server::HttpRequest req;
     req.method = std::move(method);
     req.target = std::move(target);
@@ -120,8 +188,22 @@ class RouterFixture {
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       req.headers.emplace_back(std::move(lower), std::move(v));
     }
+    return req;
+  }
+
+  // Sends one request through the router (and finish(), as the server does).
+  Reply send(std::string method, std::string target, std::string body = {},
+             std::vector<std::pair<std::string, std::string>> headers = {},
+             std::string peer = "192.0.2.10") {
+    server::HttpRequest req = make_request(std::move(method), std::move(target), std::move(body),
+                                           std::move(headers), std::move(peer));
     server::HttpResponse res = router->handle(req);
     router->finish(req, res, std::chrono::microseconds(10));
+    return reply_of(res);
+  }
+
+  // What a test checks of a response; every body is kept for secret checks.
+  Reply reply_of(const server::HttpResponse& res) {
     Reply reply{.status = res.status, .headers = res.headers, .body = res.body, .json = nullptr};
     const std::string* ct = res.find_header("Content-Type");
     if (ct != nullptr && ct->rfind("application/json", 0) == 0) {

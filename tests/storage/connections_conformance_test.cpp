@@ -3,6 +3,8 @@
 // every backend.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <tuple>
 
 #include "nexus/audit.hpp"
@@ -168,6 +170,45 @@ TEST_CASE("storage: delete_connection and append_audit", "[storage]") {
   CHECK(storage->envelope_key_counts()->at("k1") == 1);  // the provider's secret only
   AuditLog audit(*storage);
   CHECK(audit.verify("ws")->ok);
+}
+
+TEST_CASE("storage: append_audit_async appends like append_audit, then completes once",
+          "[storage][async]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  const std::int64_t seq = storage->audit_head("ws")->seq;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Status> outcomes;  // GUARDED_BY(mu)
+  auto done = [&](Status s) {
+    std::lock_guard lock(mu);
+    outcomes.push_back(std::move(s));
+    cv.notify_all();
+  };
+  AuditEvent taken = connection_event(c, "token_retrieved");
+  storage->append_audit_async(taken, done);
+  AuditEvent again = connection_event(c, "token_retrieved");
+  again.id = taken.id;  // an id already used: fails, stores nothing
+  storage->append_audit_async(again, done);
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 60s, [&] { return outcomes.size() == 2; }));
+  }
+  CHECK(storage->audit_head("ws")->seq == seq + 1);
+  auto stored = storage->audit_chain("ws", seq, 10);
+  REQUIRE(stored.ok());
+  REQUIRE(stored->size() == 1);
+  CHECK(stored->at(0).id == taken.id);
+  CHECK(AuditLog(*storage).verify("ws")->ok);
+  storage.storage.reset();  // runs whatever is queued: no late completion
+  std::lock_guard lock(mu);
+  REQUIRE(outcomes.size() == 2);
+  CHECK(outcomes[0].ok());
+  CHECK(outcomes[1].code() == ErrorCode::kInternal);
 }
 
 TEST_CASE("storage: envelopes are listed by key and replaced only if unchanged", "[storage]") {

@@ -4,6 +4,7 @@
 // before each call and may fail it (return a Status), throw, or block.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -117,6 +118,10 @@ class ForwardingStorage : public Storage {
   }
   Status append_audit(AuditEvent e) override {
     return run(Call::kAppendAudit, [&] { return target_->append_audit(std::move(e)); });
+  }
+  void append_audit_async(AuditEvent e, std::function<void(Status)> done) override {
+    if (Status s = intercept(Call::kAppendAudit); !s.ok()) return done(std::move(s));
+    target_->append_audit_async(std::move(e), std::move(done));
   }
   Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
                                                             std::size_t limit) override {

@@ -2,11 +2,17 @@
 // Group commit on the SQLite writer: concurrent writes share a transaction,
 // each in its own savepoint; a failing write rolls back alone; a failed
 // COMMIT fails the whole batch; a locked database fails every waiter within
-// about one busy timeout.
+// about one busy timeout. Asynchronous appends (append_audit_async) follow the
+// same rules without a waiting thread: their completion comes from the
+// writer thread once their transaction committed or failed, exactly once,
+// and destroying the storage runs what is still queued.
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <future>
 #include <latch>
 #include <mutex>
@@ -44,6 +50,65 @@ sqlite::GroupCommitStats stats(Storage& storage) {
 
 Status insert(Storage& storage, const Provider& p) {
   return storage.insert_provider(p, event_for(audit_events::kProviderCreated, p));
+}
+
+// Completions of append_audit_async, recorded from whichever thread calls
+// them (no Catch2 assertion off the test thread); checked afterwards.
+class Completions {
+ public:
+  // A completion for the `index`th append.
+  std::function<void(Status)> callback(std::size_t index) {
+    std::lock_guard lock(mu_);
+    if (calls_.size() <= index) calls_.resize(index + 1);
+    return [this, index](Status s) {
+      std::lock_guard lock(mu_);
+      calls_[index].push_back(std::move(s));
+      cv_.notify_all();
+    };
+  }
+  // Waits until every completion handed out has been called at least once.
+  bool wait_all(std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      return std::all_of(calls_.begin(), calls_.end(), [](const auto& c) { return !c.empty(); });
+    });
+  }
+  std::size_t called() {
+    std::lock_guard lock(mu_);
+    return static_cast<std::size_t>(
+        std::count_if(calls_.begin(), calls_.end(), [](const auto& c) { return !c.empty(); }));
+  }
+  // How often each completion was called.
+  std::vector<std::size_t> counts() {
+    std::lock_guard lock(mu_);
+    std::vector<std::size_t> out;
+    for (const auto& c : calls_) out.push_back(c.size());
+    return out;
+  }
+  // The first outcome of completion `index`.
+  Status status(std::size_t index) {
+    std::lock_guard lock(mu_);
+    return calls_.at(index).at(0);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::vector<Status>> calls_;  // GUARDED_BY(mu_)
+};
+
+// How many audit events carry `id`, read on a connection of its own (raw C
+// API: safe on any thread). -1 when the read fails.
+std::int64_t events_with_id(sqlite3* db, const std::string& id) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM audit_events WHERE id = ?1", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return -1;
+  }
+  sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  std::int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+  sqlite3_finalize(stmt);
+  return n;
 }
 
 // Holds the writer inside a transaction of its own, so that the writes the
@@ -355,6 +420,264 @@ TEST_CASE("sqlite group commit: on a locked database every waiter fails within o
   auto timeouts = sqlite::pragma_on_every_connection(*storage, "busy_timeout");
   REQUIRE(timeouts.ok());
   CHECK(timeouts->front() == std::to_string(kBusyTimeoutMs));
+}
+
+TEST_CASE("sqlite group commit: an async append completes only once its event is committed",
+          "[storage][sqlite][group-commit][async]") {
+  TempDir dir;
+  const std::string path = dir.file("nexus.db");
+  auto storage = open_ok(path);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> other(raw, sqlite3_close_v2);
+
+  constexpr std::size_t kAppends = 20;
+  const Provider p = minimal_provider("ws", "github");
+  std::vector<AuditEvent> events;
+  for (std::size_t i = 0; i < kAppends; ++i) events.push_back(event_for("test.noted", p));
+  // What another connection sees of each event at the moment its
+  // completion runs: committed means 1.
+  std::mutex seen_mu;
+  std::vector<std::int64_t> seen(kAppends, -2);  // GUARDED_BY(seen_mu)
+  Completions completions;
+  for (std::size_t i = 0; i < kAppends; ++i) {
+    auto record = completions.callback(i);
+    storage->append_audit_async(events[i], [&, i, record, id = events[i].id](Status s) {
+      {
+        std::lock_guard lock(seen_mu);
+        seen[i] = events_with_id(other.get(), id);
+      }
+      record(std::move(s));
+    });
+  }
+  REQUIRE(completions.wait_all(kQueueTimeout));
+  for (std::size_t i = 0; i < kAppends; ++i) {
+    INFO("append " << i << ": " << completions.status(i).message());
+    CHECK(completions.status(i).ok());
+  }
+  {
+    std::lock_guard lock(seen_mu);
+    CHECK(seen == std::vector<std::int64_t>(kAppends, 1));
+  }
+  auto report = AuditLog(*storage).verify("ws");
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  CHECK(report->events_checked == kAppends);
+  storage.reset();  // no completion may come late
+  CHECK(completions.counts() == std::vector<std::size_t>(kAppends, 1));
+}
+
+TEST_CASE("sqlite group commit: a failing async append fails alone, the rest of its batch commits",
+          "[storage][sqlite][group-commit][async]") {
+  TempDir dir;
+  auto storage = open_ok(dir.file("nexus.db"));
+  const Provider taken = minimal_provider("ws", "taken");
+  REQUIRE(insert(*storage, taken).ok());
+  const std::string first_event_id = storage->audit_chain("ws", 0, 1).value().at(0).id;
+  const sqlite::GroupCommitStats before = stats(*storage);
+
+  Completions completions;
+  std::future<Status> sync_write, sync_duplicate;
+  {
+    WriterHold hold(*storage);
+    // Async appends, one of them under an event id already taken, mixed
+    // with synchronous writes in the same batch.
+    for (std::size_t i = 0; i < 5; ++i) {
+      AuditEvent e = event_for("test.noted", taken);
+      if (i == 2) e.id = first_event_id;
+      storage->append_audit_async(std::move(e), completions.callback(i));
+    }
+    sync_write = std::async(std::launch::async,
+                            [&] { return insert(*storage, minimal_provider("ws", "fresh")); });
+    sync_duplicate = std::async(std::launch::async,
+                                [&] { return insert(*storage, minimal_provider("ws", "taken")); });
+    REQUIRE(sqlite::wait_for_queued_writes(*storage, 7, kQueueTimeout));
+    // Queued, not run: no completion yet.
+    CHECK(completions.called() == 0);
+    REQUIRE(hold.release().ok());
+  }
+  REQUIRE(completions.wait_all(kQueueTimeout));
+  for (std::size_t i = 0; i < 5; ++i) {
+    Status s = completions.status(i);
+    INFO("append " << i << ": " << s.message());
+    if (i == 2) {
+      CHECK(s.code() == ErrorCode::kInternal);
+    } else {
+      CHECK(s.ok());
+    }
+  }
+  CHECK(sync_write.get().ok());
+  CHECK(sync_duplicate.get().code() == ErrorCode::kProviderExists);
+
+  const sqlite::GroupCommitStats after = stats(*storage);
+  CHECK(after.transactions - before.transactions == 2);  // the hold's, then the batch of 7
+  CHECK(after.mutations - before.mutations == 1 + 4 + 1);
+  auto report = AuditLog(*storage).verify("ws");
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  CHECK(report->events_checked == 1 + 4 + 1);
+  storage.reset();
+  CHECK(completions.counts() == std::vector<std::size_t>(5, 1));
+}
+
+TEST_CASE("sqlite group commit: a failed COMMIT fails every async append of the batch",
+          "[storage][sqlite][group-commit][async]") {
+  TempDir dir;
+  auto storage = open_ok(dir.file("nexus.db"));
+  const Provider p = minimal_provider("ws", "before");
+  REQUIRE(insert(*storage, p).ok());
+  const std::int64_t head_before = storage->audit_head("ws").value().seq;
+
+  Completions completions;
+  std::future<Status> poison;
+  {
+    WriterHold hold(*storage);
+    for (std::size_t i = 0; i < 4; ++i) {
+      storage->append_audit_async(event_for("test.noted", p), completions.callback(i));
+    }
+    // A write that succeeds itself but makes the COMMIT fail (a deferred
+    // foreign key violation).
+    poison = std::async(std::launch::async, [&] {
+      return sqlite::run_write_for_test(*storage, [](sqlite3* db) {
+        int rc = sqlite3_exec(db,
+                              "PRAGMA defer_foreign_keys = ON; "
+                              "INSERT INTO connection_credentials (connection_id, field, envelope) "
+                              "VALUES ('con_nowhere', 'secret', x'00')",
+                              nullptr, nullptr, nullptr);
+        return rc == SQLITE_OK ? Status::Ok() : Status(ErrorCode::kInternal, "setup failed");
+      });
+    });
+    REQUIRE(sqlite::wait_for_queued_writes(*storage, 5, kQueueTimeout));
+    REQUIRE(hold.release().ok());
+  }
+  REQUIRE(completions.wait_all(kQueueTimeout));
+  for (std::size_t i = 0; i < 4; ++i) {
+    Status s = completions.status(i);
+    CHECK(s.code() == ErrorCode::kInternal);
+    CHECK_THAT(s.message(), Catch::Contains("append an audit event"));
+  }
+  CHECK(poison.get().code() == ErrorCode::kInternal);
+  CHECK(storage->audit_head("ws").value().seq == head_before);
+
+  // The writer goes on: the next async append commits.
+  storage->append_audit_async(event_for("test.noted", p), completions.callback(4));
+  REQUIRE(completions.wait_all(kQueueTimeout));
+  CHECK(completions.status(4).ok());
+  CHECK(storage->audit_head("ws").value().seq == head_before + 1);
+  auto report = AuditLog(*storage).verify("ws");
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  storage.reset();
+  CHECK(completions.counts() == std::vector<std::size_t>(5, 1));
+}
+
+TEST_CASE("sqlite group commit: destroying the storage runs the async appends still queued",
+          "[storage][sqlite][group-commit][async]") {
+  TempDir dir;
+  const std::string path = dir.file("nexus.db");
+  SqliteOptions options;
+  options.busy_timeout_ms = 60'000;  // far longer than the test holds the lock
+  auto storage = open_ok(path, options);
+  const Provider p = minimal_provider("ws", "github");
+  constexpr std::size_t kAppends = 12;
+
+  // Another process holds the write lock: the first append waits for it in
+  // BEGIN, the others queue behind it.
+  RawSqlite other(path);
+  other.exec("BEGIN IMMEDIATE");
+  std::atomic<bool> lock_released{false};
+  std::mutex early_mu;
+  std::vector<std::size_t> early;  // GUARDED_BY(early_mu): completed while the lock was held
+  Completions completions;
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < kAppends; ++i) {
+    AuditEvent e = event_for("test.noted", p);
+    ids.push_back(e.id);
+    auto record = completions.callback(i);
+    storage->append_audit_async(std::move(e), [&, i, record](Status s) {
+      if (!lock_released.load()) {
+        std::lock_guard lock(early_mu);
+        early.push_back(i);
+      }
+      record(std::move(s));
+    });
+  }
+  REQUIRE(sqlite::wait_for_queued_writes(*storage, kAppends - 1, kQueueTimeout));
+  CHECK(completions.called() == 0);
+
+  // Destroy the storage while its appends wait; it returns only once they
+  // have run.
+  auto closing = std::async(std::launch::async, [&] { storage.reset(); });
+  lock_released.store(true);
+  other.exec("ROLLBACK");
+  closing.get();
+
+  CHECK(completions.counts() == std::vector<std::size_t>(kAppends, 1));
+  for (std::size_t i = 0; i < kAppends; ++i) {
+    Status s = completions.status(i);
+    INFO("append " << i << ": " << s.message());
+    CHECK(s.ok());
+  }
+  {
+    std::lock_guard lock(early_mu);
+    CHECK(early.empty());
+  }
+  // Every acknowledged event is in the file, chained.
+  auto reopened = open_ok(path);
+  auto report = AuditLog(*reopened).verify("ws");
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  CHECK(report->events_checked == kAppends);
+  RawSqlite check(path);
+  for (const std::string& id : ids) {
+    CHECK(check.integer("SELECT COUNT(*) FROM audit_events WHERE id = '" + id + "'") == 1);
+  }
+}
+
+TEST_CASE("sqlite group commit: async appends and synchronous writes from many threads",
+          "[storage][sqlite][group-commit][async]") {
+  TempDir dir;
+  auto storage = open_ok(dir.file("nexus.db"));
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 20;
+  Completions completions;
+  std::mutex failures_mu;
+  std::vector<std::string> failures;  // GUARDED_BY(failures_mu)
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  std::vector<std::function<void(Status)>> callbacks;
+  for (int i = 0; i < kThreads * kRounds; ++i) {
+    callbacks.push_back(completions.callback(static_cast<std::size_t>(i)));
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kRounds; ++i) {
+        Provider p = minimal_provider("ws", "t" + std::to_string(t) + "-" + std::to_string(i));
+        storage->append_audit_async(event_for("test.noted", p),
+                                    callbacks[static_cast<std::size_t>(t * kRounds + i)]);
+        if (Status s = insert(*storage, p); !s.ok()) {
+          std::lock_guard lock(failures_mu);
+          failures.push_back(p.spec.name + ": " + s.message());
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  REQUIRE(completions.wait_all(kQueueTimeout));
+  CHECK(failures == std::vector<std::string>{});
+  for (std::size_t i = 0; i < callbacks.size(); ++i) {
+    INFO("append " << i);
+    CHECK(completions.status(i).ok());
+  }
+  CHECK(storage->count_providers("ws").value() == kThreads * kRounds);
+  auto report = AuditLog(*storage).verify("ws");
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  CHECK(report->events_checked == 2 * kThreads * kRounds);
+  storage.reset();
+  CHECK(completions.counts() ==
+        std::vector<std::size_t>(static_cast<std::size_t>(kThreads * kRounds), 1));
 }
 
 }  // namespace

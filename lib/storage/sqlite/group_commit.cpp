@@ -13,68 +13,22 @@
 
 namespace nexus::sqlite {
 
-// One caller's mutation, on that caller's stack while it waits in run().
-struct GroupCommitter::Pending {
-  Pending(std::string_view op, WriteBody b)
-      : operation(op), body(b), queued_at(std::chrono::steady_clock::now()) {}
+// A run() caller's mutation, on its stack while it waits.
+struct GroupCommitter::SyncPending final : Pending {
+  SyncPending(std::string_view op, WriteBody b) : Pending(op, false), body(b) {}
+  Status run(Connection& c) override { return body(c); }
 
-  const std::string_view operation;
   const WriteBody body;
-  const std::chrono::steady_clock::time_point queued_at;
-  Status status;               // written by the leader of its batch
   bool done = false;           // GUARDED_BY(mu_)
-  Pending* next = nullptr;     // GUARDED_BY(mu_)
-  std::condition_variable cv;  // its turn to lead, or its batch is done
+  std::condition_variable cv;  // signalled, with mu_ held, once done
 };
 
-GroupCommitter::GroupCommitter(Connection& writer, std::mutex& writer_mu, BatchHooks& hooks,
-                               GroupCommitOptions options)
-    : writer_(writer), writer_mu_(writer_mu), hooks_(hooks), options_(options) {}
-
-Status GroupCommitter::run(std::string_view operation, WriteBody body) noexcept {
-  Pending self(operation, body);
-  std::unique_lock lock(mu_);
-  (tail_ != nullptr ? tail_->next : head_) = &self;
-  tail_ = &self;
-  ++queued_;
-  queued_cv_.notify_all();
-  while (!self.done && head_ != &self) self.cv.wait(lock);
-  if (self.done) return std::move(self.status);
-
-  // The leader: this mutation and those queued behind it, up to max_batch.
-  std::size_t count = 1;
-  Pending* last = &self;
-  while (count < options_.max_batch && last->next != nullptr) {
-    last = last->next;
-    ++count;
-  }
-  queued_ -= count;
-  lock.unlock();
-  {
-    std::lock_guard writer(writer_mu_);
-    run_batch(&self, count);
-  }
-  lock.lock();
-  std::uint64_t committed = 0;
-  for (Pending* p = &self; p != last->next; p = p->next) {
-    if (p->status.ok()) ++committed;
-  }
-  if (committed > 0) {
-    ++stats_.transactions;
-    stats_.mutations += committed;
-  }
-  head_ = last->next;
-  if (head_ == nullptr) tail_ = nullptr;
-  // The followers wake once mu_ is released; until then their nodes stay put.
-  for (Pending* p = self.next; p != head_; p = p->next) {
-    p->done = true;
-    p->cv.notify_one();
-  }
-  if (head_ != nullptr) head_->cv.notify_one();  // the next leader
-  return std::move(self.status);
-}
-
 namespace {
+
+Status stopped_status(std::string_view operation) {
+  return Status(ErrorCode::kUnavailable,
+                "the database is closing; could not " + std::string(operation));
+}
 
 // What every mutation of a batch gets when the transaction as a whole is
 // lost: SQLite rolled it back after an I/O error, say.
@@ -86,7 +40,151 @@ Status batch_lost(std::string_view operation) {
 
 }  // namespace
 
+GroupCommitter::GroupCommitter(Connection& writer, std::mutex& writer_mu, BatchHooks& hooks,
+                               GroupCommitOptions options)
+    : writer_(writer), writer_mu_(writer_mu), hooks_(hooks), options_(options), thread_([this] {
+        writer_loop();
+      }) {}
+
+GroupCommitter::~GroupCommitter() { stop(); }
+
+void GroupCommitter::stop() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status GroupCommitter::run(std::string_view operation, WriteBody body) noexcept {
+  SyncPending self(operation, body);
+  std::unique_lock lock(mu_);
+  if (stopped_) return stopped_status(operation);
+  if (!running_ && head_ == nullptr) {
+    // The writer is idle: run here, without waking the writer thread.
+    running_ = true;
+    lock.unlock();
+    run_batch(&self, 1);
+    return std::move(self.status);
+  }
+  (tail_ != nullptr ? tail_->next : head_) = &self;
+  tail_ = &self;
+  ++queued_;
+  queued_cv_.notify_all();
+  if (!running_) work_cv_.notify_one();
+  self.cv.wait(lock, [&] { return self.done; });
+  return std::move(self.status);
+}
+
+void GroupCommitter::fail_unqueued(std::string_view operation,
+                                   const std::function<void(Status)>& done) noexcept {
+  try {
+    if (done) {
+      done(Status(ErrorCode::kInternal, "out of memory while trying to " + std::string(operation)));
+    }
+  } catch (...) {
+    // `done` must not throw; there is no one left to tell.
+  }
+}
+
+void GroupCommitter::enqueue_async(AsyncPending* p) noexcept {
+  std::unique_lock lock(mu_);
+  if (stopped_) {
+    lock.unlock();
+    try {
+      p->done(stopped_status(p->operation));
+    } catch (...) {
+    }
+    delete p;
+    return;
+  }
+  (tail_ != nullptr ? tail_->next : head_) = p;
+  tail_ = p;
+  ++queued_;
+  queued_cv_.notify_all();
+  const bool wake = !running_;
+  lock.unlock();
+  if (wake) work_cv_.notify_one();
+}
+
+void GroupCommitter::writer_loop() noexcept {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock,
+                  [&] { return (head_ != nullptr && !running_) || (stopping_ && !running_); });
+    if (head_ == nullptr) break;  // stopping, and everything queued has run
+    // The mutations queued now, up to max_batch, leave the queue together.
+    Pending* first = head_;
+    Pending* last = first;
+    std::size_t count = 1;
+    while (count < options_.max_batch && last->next != nullptr) {
+      last = last->next;
+      ++count;
+    }
+    head_ = last->next;
+    if (head_ == nullptr) tail_ = nullptr;
+    last->next = nullptr;
+    queued_ -= count;
+    running_ = true;
+    lock.unlock();
+    run_batch(first, count);
+    lock.lock();
+  }
+  stopped_ = true;
+}
+
 void GroupCommitter::run_batch(Pending* first, std::size_t count) noexcept {
+  {
+    std::lock_guard writer(writer_mu_);
+    run_transaction(first, count);
+  }
+  complete(first, count);
+}
+
+void GroupCommitter::complete(Pending* first, std::size_t count) noexcept {
+  Pending* async_head = nullptr;  // the batch's async mutations, relinked
+  Pending** async_tail = &async_head;
+  {
+    std::lock_guard lock(mu_);
+    std::uint64_t committed = 0;
+    Pending* p = first;
+    for (std::size_t i = 0; i < count; ++i) {
+      Pending* next = p->next;  // read before a waiter may leave with its node
+      if (p->status.ok()) ++committed;
+      if (p->is_async) {
+        p->next = nullptr;
+        *async_tail = p;
+        async_tail = &p->next;
+      } else {
+        auto* s = static_cast<SyncPending*>(p);
+        s->done = true;
+        s->cv.notify_one();  // it wakes once mu_ is released
+      }
+      p = next;
+    }
+    if (committed > 0) {
+      ++stats_.transactions;
+      stats_.mutations += committed;
+    }
+    running_ = false;
+    // With mu_ held: a caller running its own batch may return, and the
+    // committer be destroyed, as soon as mu_ is released.
+    if (head_ != nullptr || stopping_) work_cv_.notify_one();
+  }
+  for (Pending* p = async_head; p != nullptr;) {
+    auto* a = static_cast<AsyncPending*>(p);
+    p = p->next;
+    try {
+      a->done(std::move(a->status));
+    } catch (...) {
+      // `done` must not throw; the outcome has nowhere else to go.
+    }
+    delete a;
+  }
+}
+
+void GroupCommitter::run_transaction(Pending* first, std::size_t count) noexcept {
   Connection& c = writer_;
   auto for_each = [&](auto&& f) {
     Pending* p = first;
@@ -137,7 +235,7 @@ void GroupCommitter::run_batch(Pending* first, std::size_t count) noexcept {
           return;
         }
       }
-      p.status = detail::without_exceptions(p.operation, [&] { return p.body(c); });
+      p.status = detail::without_exceptions(p.operation, [&] { return p.run(c); });
       if (!c.in_transaction()) {
         // SQLite gave the whole transaction up (an I/O error, say): what the
         // batch did before is gone too.

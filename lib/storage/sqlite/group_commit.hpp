@@ -1,18 +1,28 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
-// Private: group commit on SQLite's one writer connection. Concurrent
-// mutations queue; the caller at the front of the queue (the leader) runs
-// itself and the mutations queued behind it in ONE transaction, each in its
-// own savepoint, and pays for one COMMIT (one fsync) for all of them. No
-// dedicated thread: whoever is at the front does the work, the others wait.
+// Private: group commit on SQLite's one writer connection. Mutations queue;
+// a batch of them, up to max_batch, runs in ONE transaction, each in its own
+// savepoint, and pays for one COMMIT (one fsync) for all of them.
+//
+// A dedicated writer thread runs the batches, so a mutation needs no thread
+// of its own waiting for it: run_async() queues one and returns at once, and
+// its completion is called on the writer thread after COMMIT. A synchronous
+// caller (run()) that finds the writer idle and nothing queued runs its
+// mutation itself, on its own thread, sparing the two thread switches of a
+// hand-off; otherwise it queues and waits for the writer thread.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <mutex>
+#include <new>
 #include <string_view>
+#include <thread>
 #include <type_traits>
+#include <utility>
 
 #include "nexus/status.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
@@ -51,7 +61,7 @@ struct GroupCommitStats {
 };
 
 // What the owner of the writer connection does around each batch, on the
-// leader's thread with the writer's mutex held.
+// thread running the batch, with the writer's mutex held.
 class BatchHooks {
  public:
   virtual ~BatchHooks() = default;
@@ -67,10 +77,13 @@ class BatchHooks {
 
 class GroupCommitter {
  public:
-  // `writer`, `writer_mu` and `hooks` must outlive the committer; the
-  // committer holds `writer_mu` whenever it uses `writer`.
+  // Starts the writer thread. `writer`, `writer_mu` and `hooks` must outlive
+  // the committer; the committer holds `writer_mu` whenever it uses `writer`.
+  // Throws std::system_error when the thread cannot be started.
   GroupCommitter(Connection& writer, std::mutex& writer_mu, BatchHooks& hooks,
                  GroupCommitOptions options);
+  // stop(), then destroys.
+  ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
@@ -81,8 +94,25 @@ class GroupCommitter {
   // begin (the database stays locked past the busy timeout) or cannot commit,
   // every mutation of the batch fails with that error and nothing of the
   // batch is stored. `operation` ("insert a provider") names the mutation in
-  // error messages. Thread-safe; never throws.
+  // error messages. Thread-safe; never throws. After stop(): kUnavailable.
   Status run(std::string_view operation, WriteBody body) noexcept;
+
+  // Queues `body` (a callable `Status(Connection&)`, owned from now on) as
+  // one mutation, with the same rules as run(), and returns at once. `done`
+  // gets its outcome exactly once: on the writer thread, after the
+  // transaction holding the mutation committed or failed; or on this thread
+  // before return when it cannot be queued (after stop(), or out of memory).
+  // `done` must be cheap (it holds up the next batch), must not throw and
+  // must not write through this committer. `operation` must outlive the call
+  // of `done` (a literal). Thread-safe; never throws.
+  template <typename F>
+  void run_async(std::string_view operation, F&& body, std::function<void(Status)> done) noexcept;
+
+  // Runs what is queued (every completion is called), then stops the writer
+  // thread and joins it. Later run() and run_async() fail with kUnavailable.
+  // Idempotent. REQUIRES: not called from a completion (the writer thread),
+  // nor from two threads at once.
+  void stop() noexcept;
 
   // Test hook: waits until at least `count` mutations are queued behind the
   // running batch, or `timeout` passes. True when they are.
@@ -92,10 +122,26 @@ class GroupCommitter {
 
  private:
   struct Pending;
+  struct SyncPending;
+  struct AsyncPending;
+  template <typename F>
+  struct AsyncMutation;
 
-  // Runs the `count` mutations starting at `first`, linked by Pending::next.
-  // REQUIRES: writer_mu_ held; the links among those `count` stay unchanged.
+  // Queues `p` for the writer thread, or completes it with kUnavailable
+  // after stop(). Takes ownership.
+  void enqueue_async(AsyncPending* p) noexcept;
+  // Calls `done` with the error of a mutation that could not be queued.
+  static void fail_unqueued(std::string_view operation,
+                            const std::function<void(Status)>& done) noexcept;
+  void writer_loop() noexcept;
+  // Runs the `count` mutations starting at `first`, linked by Pending::next,
+  // and records the outcome in the stats. REQUIRES: the batch has been taken
+  // off the queue (running_ set); writer_mu_ not held.
   void run_batch(Pending* first, std::size_t count) noexcept;
+  // REQUIRES: writer_mu_ held.
+  void run_transaction(Pending* first, std::size_t count) noexcept;
+  // Releases the waiters and calls the completions of a finished batch.
+  void complete(Pending* first, std::size_t count) noexcept;
 
   Connection& writer_;
   std::mutex& writer_mu_;
@@ -103,11 +149,65 @@ class GroupCommitter {
   const GroupCommitOptions options_;
 
   mutable std::mutex mu_;
-  Pending* head_ = nullptr;            // GUARDED_BY(mu_); the running batch starts here
+  Pending* head_ = nullptr;            // GUARDED_BY(mu_); queued, not yet taken into a batch
   Pending* tail_ = nullptr;            // GUARDED_BY(mu_)
-  std::size_t queued_ = 0;             // GUARDED_BY(mu_); not yet taken into a batch
+  std::size_t queued_ = 0;             // GUARDED_BY(mu_)
+  bool running_ = false;               // GUARDED_BY(mu_); a batch is being run
+  bool stopping_ = false;              // GUARDED_BY(mu_)
+  bool stopped_ = false;               // GUARDED_BY(mu_); the writer thread has left
+  std::condition_variable work_cv_;    // the writer thread: a batch can start, or stop
   std::condition_variable queued_cv_;  // signalled when queued_ grows
   GroupCommitStats stats_;             // GUARDED_BY(mu_)
+  std::thread thread_;                 // last: started once the rest is ready
 };
+
+// One queued mutation.
+struct GroupCommitter::Pending {
+  Pending(std::string_view op, bool async)
+      : operation(op), queued_at(std::chrono::steady_clock::now()), is_async(async) {}
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+
+  virtual Status run(Connection& c) = 0;
+
+  const std::string_view operation;
+  const std::chrono::steady_clock::time_point queued_at;
+  const bool is_async;
+  Status status;            // written by the thread running its batch
+  Pending* next = nullptr;  // GUARDED_BY(mu_) while queued
+
+ protected:
+  ~Pending() = default;
+};
+
+// A mutation queued by run_async(): on the heap, owned by the committer.
+struct GroupCommitter::AsyncPending : Pending {
+  AsyncPending(std::string_view op, std::function<void(Status)> d)
+      : Pending(op, true), done(std::move(d)) {}
+  virtual ~AsyncPending() = default;
+  std::function<void(Status)> done;
+};
+
+template <typename F>
+struct GroupCommitter::AsyncMutation final : AsyncPending {
+  AsyncMutation(std::string_view op, F&& b, std::function<void(Status)> d)
+      : AsyncPending(op, std::move(d)), body(std::forward<F>(b)) {}
+  Status run(Connection& c) override { return body(c); }
+  std::decay_t<F> body;
+};
+
+template <typename F>
+void GroupCommitter::run_async(std::string_view operation, F&& body,
+                               std::function<void(Status)> done) noexcept {
+  // So that only the allocation can fail, and `done` is still here then.
+  static_assert(std::is_nothrow_constructible_v<std::decay_t<F>, F&&>);
+  AsyncPending* p =
+      new (std::nothrow) AsyncMutation<F>(operation, std::forward<F>(body), std::move(done));
+  if (p == nullptr) {
+    fail_unqueued(operation, done);
+    return;
+  }
+  enqueue_async(p);
+}
 
 }  // namespace nexus::sqlite

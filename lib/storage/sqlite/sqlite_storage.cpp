@@ -774,6 +774,10 @@ class SqliteStorage final : public Storage {
         readers_(std::move(readers)),
         providers_(options.provider_cache_entries) {}
 
+  // Writes still queued run first, while everything they and their
+  // completions may use is alive.
+  ~SqliteStorage() override { committer_.stop(); }
+
   Status insert_provider(const Provider& provider, AuditEvent event) override {
     constexpr std::string_view kOp = "insert a provider";
     return write(kOp, [&](Connection& c) -> Status {
@@ -1174,6 +1178,17 @@ class SqliteStorage final : public Storage {
       std::string workspace = event.workspace;
       return append_event(c, heads_, event, workspace, kOp);
     });
+  }
+
+  void append_audit_async(AuditEvent event, std::function<void(Status)> done) override {
+    constexpr std::string_view kOp = "append an audit event";
+    committer_.run_async(
+        kOp,
+        [this, event = std::move(event)](Connection& c) mutable -> Status {
+          std::string workspace = event.workspace;
+          return append_event(c, heads_, event, workspace, kOp);
+        },
+        std::move(done));
   }
 
   Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
