@@ -525,6 +525,7 @@ class AuditHeads final : public BatchHooks {
 // REQUIRES: inside a write transaction of the group commit.
 Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::string_view workspace,
                     std::string_view operation) {
+  if (event.id.empty()) return detail::audit_event_without_id();
   auto head = heads.get(c, workspace, operation);
   if (!head.ok()) return head.status();
   AuditHead next = detail::link_audit_event(event, workspace, *head);
@@ -548,10 +549,7 @@ Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::st
       .bind(kEvData + 1, event.data)
       .bind(kEvPrevHash + 1, event.prev_hash)
       .bind(kEvHash + 1, event.hash);
-  rc = stmt->run();
-  // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
-  if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
-  if (rc != SQLITE_DONE) return error_status(rc, operation);
+  if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, operation);
   heads.advance(workspace, std::move(next));
   return Status::Ok();
 }
