@@ -665,8 +665,10 @@ Status migration_failed(const Migration& m, int rc) {
 
 // Applies every migration the database lacks, each with its record in one
 // transaction; the version is re-read inside it because another process may
-// migrate the same file at the same time.
-Status migrate(Connection& c, const std::string& path) {
+// migrate the same file at the same time. `upgraded`: whether a database that
+// had a schema already was migrated.
+Status migrate(Connection& c, const std::string& path, bool& upgraded) {
+  upgraded = false;
   auto version = schema_version(c);
   if (!version.ok()) return version.status();
   if (*version > kLatestSchemaVersion) return schema_too_new(path, *version);
@@ -692,8 +694,19 @@ Status migrate(Connection& c, const std::string& path) {
       return Status::Ok();
     });
     if (!status.ok()) return status;
+    upgraded = *version > 0;
   }
   return Status::Ok();
+}
+
+// A migration that rebuilds a table writes it, and the pages it frees, to the
+// WAL, and the file keeps that size until a checkpoint truncates it. Tried
+// once without waiting: a reader in another process may hold it off, and the
+// log is then reused from its start after a later checkpoint instead.
+void try_truncate_wal(Connection& c, const SqliteOptions& options) {
+  sqlite3_busy_timeout(c.handle(), 0);
+  c.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  sqlite3_busy_timeout(c.handle(), options.busy_timeout_ms);
 }
 
 // ---------------------------------------------------------------------------
@@ -1412,7 +1425,9 @@ Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptio
     return open_error(path, rc);
   }
   if (Status status = enable_wal(*writer, path); !status.ok()) return status;
-  if (Status status = migrate(*writer, path); !status.ok()) return status;
+  bool upgraded = false;
+  if (Status status = migrate(*writer, path, upgraded); !status.ok()) return status;
+  if (upgraded) try_truncate_wal(*writer, options);
 
   // At least one reader, so reads never wait for the writer's mutex.
   const std::size_t reader_count = std::max<std::size_t>(options.read_connections, 1);
