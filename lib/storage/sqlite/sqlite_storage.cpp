@@ -437,6 +437,20 @@ Status update_provider_row(Connection& c, const Provider& provider, std::int64_t
   return check_version(c, provider.workspace, provider.spec.name, expected_version, operation);
 }
 
+// The statement scan_audit runs for `scan`: one per combination of filters
+// (values are bound), each served by an index (see audit_scan_plan).
+std::string audit_scan_sql(const AuditScan& scan) {
+  std::string sql =
+      std::string("SELECT ") + kAuditColumns + " FROM audit_events WHERE workspace = ?1";
+  if (scan.event_type) sql += " AND event_type = ?2";
+  if (scan.since) sql += " AND at >= ?3";
+  if (scan.until) sql += " AND at < ?4";
+  if (scan.provider_name) sql += " AND provider_name = ?5";
+  if (scan.before_seq) sql += " AND seq < ?6";
+  sql += " ORDER BY seq DESC LIMIT ?7";
+  return sql;
+}
+
 Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::string_view operation) {
   int rc;
   auto stmt = c.prepare("SELECT seq, hash FROM audit_heads WHERE workspace = ?1", rc);
@@ -880,16 +894,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "read the audit log";
     return read<std::vector<AuditEvent>>(
         kOp, [&](Connection& c) -> Result<std::vector<AuditEvent>> {
-          std::string sql =
-              std::string("SELECT ") + kAuditColumns + " FROM audit_events WHERE workspace = ?1";
-          if (scan.event_type) sql += " AND event_type = ?2";
-          if (scan.since) sql += " AND at >= ?3";
-          if (scan.until) sql += " AND at < ?4";
-          if (scan.provider_name) sql += " AND provider_name = ?5";
-          if (scan.before_seq) sql += " AND seq < ?6";
-          sql += " ORDER BY seq DESC LIMIT ?7";
           int rc;
-          auto stmt = c.prepare(sql, rc);
+          auto stmt = c.prepare(audit_scan_sql(scan), rc);
           if (!stmt) return error_status(rc, kOp);
           stmt->bind(1, scan.workspace);
           if (scan.event_type) stmt->bind(2, *scan.event_type);
@@ -1318,6 +1324,20 @@ class SqliteStorage final : public Storage {
     return values;
   }
 
+  Result<std::vector<std::string>> audit_scan_plan(const AuditScan& scan) {
+    constexpr std::string_view kOp = "explain an audit query";
+    return read<std::vector<std::string>>(
+        kOp, [&](Connection& c) -> Result<std::vector<std::string>> {
+          int rc;
+          auto stmt = c.prepare("EXPLAIN QUERY PLAN " + audit_scan_sql(scan), rc);
+          if (!stmt) return error_status(rc, kOp);
+          std::vector<std::string> plan;
+          while ((rc = stmt->step()) == SQLITE_ROW) plan.push_back(stmt->text(3));
+          if (rc != SQLITE_DONE) return error_status(rc, kOp);
+          return plan;
+        });
+  }
+
   Status run_write_for_test(const std::function<Status(sqlite3*)>& body) {
     return write("run a test mutation", [&](Connection& c) { return body(c.handle()); });
   }
@@ -1465,6 +1485,12 @@ SqliteStorage* as_sqlite(Storage& storage) { return dynamic_cast<SqliteStorage*>
 Status not_sqlite() { return Status(ErrorCode::kInternal, "not a SQLite storage"); }
 
 }  // namespace
+
+Result<std::vector<std::string>> audit_scan_plan(Storage& storage, const AuditScan& scan) {
+  auto* sqlite = as_sqlite(storage);
+  if (sqlite == nullptr) return not_sqlite();
+  return sqlite->audit_scan_plan(scan);
+}
 
 Status run_write_for_test(Storage& storage, const std::function<Status(sqlite3*)>& body) {
   auto* sqlite = as_sqlite(storage);
