@@ -129,24 +129,25 @@ std::int64_t sql_limit(std::size_t limit) {
       std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
 }
 
+// REQUIRES: `p` outlives `stmt` (its fields are bound without copies).
 void bind_provider(Statement& stmt, const Provider& p) {
   const ProviderSpec& s = p.spec;
-  stmt.bind(kId + 1, p.id)
-      .bind(kWorkspace + 1, p.workspace)
-      .bind(kName + 1, s.name)
-      .bind(kAuthType + 1, to_string(s.auth_type))
-      .bind(kClientId + 1, s.client_id)
-      .bind(kIssuer + 1, s.issuer)
-      .bind(kAuthUrl + 1, s.auth_url)
-      .bind(kTokenUrl + 1, s.token_url)
-      .bind(kApiBaseUrl + 1, s.api_base_url)
-      .bind(kUserInfoEndpoint + 1, s.user_info_endpoint)
-      .bind(kJwksUri + 1, s.jwks_uri)
+  stmt.bind_ref(kId + 1, p.id)
+      .bind_ref(kWorkspace + 1, p.workspace)
+      .bind_ref(kName + 1, s.name)
+      .bind_ref(kAuthType + 1, to_string(s.auth_type))
+      .bind_ref(kClientId + 1, s.client_id)
+      .bind_ref(kIssuer + 1, s.issuer)
+      .bind_ref(kAuthUrl + 1, s.auth_url)
+      .bind_ref(kTokenUrl + 1, s.token_url)
+      .bind_ref(kApiBaseUrl + 1, s.api_base_url)
+      .bind_ref(kUserInfoEndpoint + 1, s.user_info_endpoint)
+      .bind_ref(kJwksUri + 1, s.jwks_uri)
       .bind(kEnableDiscovery + 1, std::int64_t{s.enable_discovery ? 1 : 0})
       .bind(kScopes + 1, encode_scopes(s.scopes))
       .bind(kParams + 1, encode_params(s.params))
-      .bind(kDescription + 1, s.description)
-      .bind(kCategory + 1, s.category)
+      .bind_ref(kDescription + 1, s.description)
+      .bind_ref(kCategory + 1, s.category)
       .bind(kCreatedAt + 1, to_millis(p.created_at))
       .bind(kUpdatedAt + 1, to_millis(p.updated_at))
       .bind(kVersion + 1, p.version);
@@ -155,7 +156,7 @@ void bind_provider(Statement& stmt, const Provider& p) {
   if (!p.sealed_client_secret.empty()) {
     stmt.bind_blob(kClientSecret + 1, p.sealed_client_secret);
   } else {
-    stmt.bind(kClientSecret + 1, s.client_secret);
+    stmt.bind_ref(kClientSecret + 1, s.client_secret);
   }
   if (s.credential_schema) {
     stmt.bind(kCredentialSchema + 1, encode_credential_schema(*s.credential_schema));
@@ -550,19 +551,19 @@ Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::st
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
       rc);
   if (!stmt) return error_status(rc, operation);
-  stmt->bind(kEvWorkspace + 1, event.workspace)
+  stmt->bind_ref(kEvWorkspace + 1, event.workspace)
       .bind(kEvSeq + 1, event.seq)
-      .bind(kEvId + 1, event.id)
-      .bind(kEvType + 1, event.event_type)
-      .bind(kEvProviderName + 1, event.provider_name)
-      .bind(kEvProviderId + 1, event.provider_id)
-      .bind(kEvActor + 1, event.actor)
-      .bind(kEvCallerIp + 1, event.caller_ip)
-      .bind(kEvUserAgent + 1, event.user_agent)
+      .bind_ref(kEvId + 1, event.id)
+      .bind_ref(kEvType + 1, event.event_type)
+      .bind_ref(kEvProviderName + 1, event.provider_name)
+      .bind_ref(kEvProviderId + 1, event.provider_id)
+      .bind_ref(kEvActor + 1, event.actor)
+      .bind_ref(kEvCallerIp + 1, event.caller_ip)
+      .bind_ref(kEvUserAgent + 1, event.user_agent)
       .bind(kEvAt + 1, to_millis(event.at))
-      .bind(kEvData + 1, event.data)
-      .bind(kEvPrevHash + 1, event.prev_hash)
-      .bind(kEvHash + 1, event.hash);
+      .bind_ref(kEvData + 1, event.data)
+      .bind_ref(kEvPrevHash + 1, event.prev_hash)
+      .bind_ref(kEvHash + 1, event.hash);
   if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, operation);
   heads.advance(workspace, std::move(next));
   return Status::Ok();
