@@ -11,7 +11,8 @@
 // - the raw durable insert of the three rows a create must write in one
 //   transaction (provider, audit event, chain head): the floor for create;
 // - the WAL frames each commit of those three writes appends (a counter,
-//   wal_frames_per_commit, which the machine's load does not change);
+//   wal_frames_per_commit, which the machine's load does not change), and of
+//   an audit event appended on its own (the token route's write);
 // - create from 8 threads at once (group commit).
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
@@ -25,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "nexus/audit.hpp"
+#include "nexus/clock.hpp"
 #include "nexus/registry.hpp"
 #include "nexus/storage.hpp"
 #include "test_support.hpp"
@@ -422,6 +425,31 @@ void BM_WalFramesRawDurableInsertWithAudit(benchmark::State& state) {
 BENCHMARK(BM_WalFramesRawDurableInsertWithAudit)
     ->Iterations(kWalFrameCommits)
     ->Unit(benchmark::kMicrosecond);
+
+// An audit event appended on its own, as each GET /v1/token/{id} appends
+// token_retrieved: the write of the token route, through Storage.
+void BM_WalFramesAuditAppend(benchmark::State& state) {
+  nexus::testing::TempDir dir;
+  const std::string path = dir.file("append.db");
+  auto storage = nexus::open_sqlite_storage(path);
+  if (!storage.ok()) std::abort();
+  nexus::AuditEvent event{.workspace = "default",
+                          .event_type = "token_retrieved",
+                          .provider_name = "stripe",
+                          .provider_id = nexus::make_id(nexus::system_random(), "prv_"),
+                          .actor = nexus::make_id(nexus::system_random(), "key_"),
+                          .caller_ip = "127.0.0.1",
+                          .user_agent = "agent/1.0",
+                          .data = R"({"connection_id":"con_0123456789abcdefghjkmnpqrs",)"
+                                  R"("user_id":"user-1","fields":["secret_key"]})"};
+  WalFrameCounter counter(path);
+  for (auto _ : state) {
+    event.id = nexus::make_id(nexus::system_random(), "evt_");
+    if (!(*storage)->append_audit(event).ok()) state.SkipWithError("append failed");
+  }
+  report_frames(state, counter);
+}
+BENCHMARK(BM_WalFramesAuditAppend)->Iterations(kWalFrameCommits)->Unit(benchmark::kMicrosecond);
 
 // Creates from 8 threads at once on one storage: their writes share
 // transactions and fsyncs (group commit).
