@@ -4,8 +4,6 @@
 // disk, master key rotation and the startup key check.
 #include "nexus/connections.hpp"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
@@ -30,12 +28,12 @@
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
 #include "storage/raw_sqlite.hpp"
-#include "storage/sqlite/migrations.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
 namespace {
 
+using testing::create_at_schema;
 using testing::json;
 
 constexpr const char* kStripeKey = "sk_live_51HxQzTestSecretValue";
@@ -106,26 +104,6 @@ std::set<std::string> files_in(const std::string& dir) {
     out.insert(e.path().filename().string());
   }
   return out;
-}
-
-// A database at schema `version` as an older Nexus left it: the shipped
-// migrations up to `version`, write-ahead logging, closed cleanly.
-void create_at_schema(const std::string& path, int version) {
-  sqlite3* created = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &created, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                          nullptr) == SQLITE_OK);
-  sqlite3_close(created);
-  testing::RawSqlite db(path);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec(
-      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-      "applied_at TEXT NOT NULL)");
-  for (const sqlite::Migration& m : sqlite::kMigrations) {
-    if (m.version > version) break;
-    db.exec(m.sql);
-    db.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", '" +
-            std::string(m.name) + "', '2026-01-01T00:00:00.000Z')");
-  }
 }
 
 // An SQL literal for `bytes` as a BLOB.

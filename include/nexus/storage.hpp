@@ -102,7 +102,9 @@ struct StoredApiKey {
 // changed. Every mutation takes the audit event that records it and stores
 // both in one transaction: the backend sets event.seq, event.prev_hash (from
 // the workspace's chain head) and event.hash (audit_chain_hash) and advances
-// the head. Errors: kUnavailable when the store cannot be reached or stays
+// the head. The event's id must not be empty (kInternal, nothing stored); it
+// is not checked for uniqueness: make_id's 130 random bits keep ids apart.
+// Errors: kUnavailable when the store cannot be reached or stays
 // busy past its timeout, kInternal for anything else unexpected; messages
 // never contain record contents.
 class Storage {

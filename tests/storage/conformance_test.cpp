@@ -308,21 +308,21 @@ TEST_CASE("storage: a failed mutation stores neither data nor audit event", "[st
     CHECK(failed.code() == ErrorCode::kProviderExists);
   }
   SECTION("insert whose audit event cannot be stored (the row is written first)") {
-    AuditEvent reused = event_for(audit_events::kProviderCreated, other);
-    reused.id = created.id;
-    failed = storage->insert_provider(other, reused);
+    AuditEvent without_id = event_for(audit_events::kProviderCreated, other);
+    without_id.id.clear();
+    failed = storage->insert_provider(other, without_id);
     CHECK(failed.code() == ErrorCode::kInternal);
   }
   SECTION("update whose audit event cannot be stored") {
-    AuditEvent reused = event_for(audit_events::kProviderUpdated, v2);
-    reused.id = created.id;
-    failed = storage->update_provider(v2, 1, reused);
+    AuditEvent without_id = event_for(audit_events::kProviderUpdated, v2);
+    without_id.id.clear();
+    failed = storage->update_provider(v2, 1, without_id);
     CHECK(failed.code() == ErrorCode::kInternal);
   }
   SECTION("delete whose audit event cannot be stored") {
-    AuditEvent reused = event_for(audit_events::kProviderDeleted, v1);
-    reused.id = created.id;
-    failed = storage->delete_provider("ws", "github", 1, reused);
+    AuditEvent without_id = event_for(audit_events::kProviderDeleted, v1);
+    without_id.id.clear();
+    failed = storage->delete_provider("ws", "github", 1, without_id);
     CHECK(failed.code() == ErrorCode::kInternal);
   }
   SECTION("stale update") {
@@ -359,6 +359,34 @@ TEST_CASE("storage: a failed mutation stores neither data nor audit event", "[st
   REQUIRE(chain.size() == 2);
   CHECK(chain[1].seq == 2);
   CHECK(chain[1].prev_hash == head_before.hash);
+}
+
+// Event ids are random and not checked for uniqueness (an index of random
+// order on every append, see migration 6); an event without one is refused.
+TEST_CASE("storage: an event needs an id but its id is not checked for uniqueness", "[storage]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  const Provider p = minimal_provider("ws", "github");
+  const AuditEvent first = event_for("test.noted", p);
+  REQUIRE(storage->append_audit(first).ok());
+
+  AuditEvent without_id = event_for("test.noted", p);
+  without_id.id.clear();
+  const Status refused = storage->append_audit(without_id);
+  CHECK(refused.code() == ErrorCode::kInternal);
+  CHECK(refused.message() == "an audit event needs an id");
+  CHECK(storage->audit_head("ws").value().seq == 1);
+
+  AuditEvent same_id = event_for("test.noted", p);
+  same_id.id = first.id;
+  REQUIRE(storage->append_audit(same_id).ok());
+  const auto chain = whole_chain(*storage, "ws");
+  REQUIRE(chain.size() == 2);
+  CHECK(chain[0].id == chain[1].id);
+  CHECK(chain[1].prev_hash == chain[0].hash);
+  auto report = AuditLog(*storage).verify("ws");
+  REQUIRE(report.ok());
+  CHECK(report->ok);
 }
 
 TEST_CASE("storage: scan_audit filters and returns newest first", "[storage]") {

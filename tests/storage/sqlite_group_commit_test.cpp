@@ -234,15 +234,14 @@ TEST_CASE("sqlite group commit: a failing write rolls back alone, the rest of it
   REQUIRE(insert(*storage, taken).ok());
   const sqlite::GroupCommitStats before = stats(*storage);
 
-  // A second provider under a taken name, a stale version, an event under a
-  // taken id, and a test write that changes rows and then fails: each must
-  // leave no trace.
+  // A second provider under a taken name, a stale version, an event without
+  // an id, and a test write that changes rows and then fails: each must leave
+  // no trace.
   Provider duplicate = minimal_provider("ws", "taken");
   Provider stale = next_version(taken);
   stale.spec.description = "never stored";
   std::vector<std::future<Status>> good;
-  std::future<Status> duplicate_write, stale_write, half_done_write, reused_id_write;
-  const std::string first_event_id = storage->audit_chain("ws", 0, 1).value().at(0).id;
+  std::future<Status> duplicate_write, stale_write, half_done_write, no_id_write;
   {
     WriterHold hold(*storage);
     for (int i = 0; i < 3; ++i) {
@@ -264,10 +263,10 @@ TEST_CASE("sqlite group commit: a failing write rolls back alone, the rest of it
     });
     good.push_back(std::async(
         std::launch::async, [&] { return storage->append_audit(event_for("test.noted", taken)); }));
-    reused_id_write = std::async(std::launch::async, [&] {
-      AuditEvent again = event_for("test.noted", taken);
-      again.id = first_event_id;
-      return storage->append_audit(again);
+    no_id_write = std::async(std::launch::async, [&] {
+      AuditEvent without_id = event_for("test.noted", taken);
+      without_id.id.clear();
+      return storage->append_audit(without_id);
     });
     REQUIRE(sqlite::wait_for_queued_writes(*storage, 8, kQueueTimeout));
     REQUIRE(hold.release().ok());
@@ -283,7 +282,7 @@ TEST_CASE("sqlite group commit: a failing write rolls back alone, the rest of it
   Status half_done = half_done_write.get();
   CHECK(half_done.code() == ErrorCode::kInternal);
   CHECK(half_done.message() == "failed after a change");
-  CHECK(reused_id_write.get().code() == ErrorCode::kInternal);
+  CHECK(no_id_write.get().code() == ErrorCode::kInternal);
 
   const sqlite::GroupCommitStats after = stats(*storage);
   CHECK(after.transactions - before.transactions == 2);  // the hold's, then the batch of 8

@@ -59,7 +59,7 @@ class MemoryStorage final : public Storage {
       Workspace& ws = workspaces_[provider.workspace];
       if (ws.providers.contains(provider.spec.name)) return detail::provider_exists();
       if (provider_ids_.contains(provider.id)) return detail::provider_id_taken();
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       // Reserve every allocation before the first change, so that nothing
       // below can fail half-way.
       ws.events.reserve(ws.events.size() + 1);
@@ -96,7 +96,7 @@ class MemoryStorage final : public Storage {
       }
       const bool id_changes = it->second.id != provider.id;
       if (id_changes && provider_ids_.contains(provider.id)) return detail::provider_id_taken();
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       Provider replacement = provider;  // copied first: the swap below cannot throw
       ws.events.reserve(ws.events.size() + 1);
       if (id_changes) provider_ids_.insert(provider.id);
@@ -128,7 +128,7 @@ class MemoryStorage final : public Storage {
       if (it->second.version != expected_version) {
         return detail::version_conflict(it->second.version, expected_version);
       }
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       ws.events.reserve(ws.events.size() + 1);
       append(ws, workspace, std::move(event));
       const Timestamp at = ws.events.back().at;
@@ -230,7 +230,7 @@ class MemoryStorage final : public Storage {
     return detail::without_exceptions("insert an API key", [&]() -> Status {
       std::unique_lock lock(mu_);
       if (api_keys_.contains(key.key.id)) return api_key_id_taken();
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       Workspace& ws = workspaces_[key.key.workspace];
       ws.events.reserve(ws.events.size() + 1);
       auto node = api_keys_.emplace(key.key.id, key).first;
@@ -275,7 +275,7 @@ class MemoryStorage final : public Storage {
       std::unique_lock lock(mu_);
       auto it = api_keys_.find(id);
       if (it == api_keys_.end() || it->second.key.revoked_at) return api_key_not_found(true);
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       Workspace& ws = workspaces_[it->second.key.workspace];
       ws.events.reserve(ws.events.size() + 1);
       append(ws, it->second.key.workspace, std::move(event));
@@ -315,7 +315,7 @@ class MemoryStorage final : public Storage {
         return detail::provider_not_found();
       }
       if (ws.connections.contains(connection.id)) return detail::connection_id_taken();
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       ws.events.reserve(ws.events.size() + 1);
       auto node = ws.connections.emplace(connection.id, connection).first;
       try {
@@ -371,7 +371,7 @@ class MemoryStorage final : public Storage {
       Workspace& ws = ws_it->second;
       auto it = ws.connections.find(id);
       if (it == ws.connections.end()) return detail::connection_not_found();
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       ws.events.reserve(ws.events.size() + 1);
       append(ws, workspace, std::move(event));
       ws.connections.erase(it);
@@ -382,7 +382,7 @@ class MemoryStorage final : public Storage {
   Status append_audit(AuditEvent event) override {
     return detail::without_exceptions("append an audit event", [&]() -> Status {
       std::unique_lock lock(mu_);
-      if (event_ids_.contains(event.id)) return detail::audit_event_id_taken();
+      if (event.id.empty()) return detail::audit_event_without_id();
       std::string workspace = event.workspace;
       Workspace& ws = workspaces_[workspace];
       ws.events.reserve(ws.events.size() + 1);
@@ -515,10 +515,9 @@ class MemoryStorage final : public Storage {
   }
 
   // REQUIRES: mu_ held exclusively; ws.events has capacity for one more and
-  // event.id is not taken. On exception nothing has changed.
+  // event.id is not empty. On exception nothing has changed.
   void append(Workspace& ws, std::string_view workspace, AuditEvent event) {
     AuditHead head = detail::link_audit_event(event, workspace, ws.head);
-    event_ids_.insert(event.id);
     ws.events.push_back(std::move(event));  // cannot throw: capacity reserved
     ws.head = std::move(head);              // moves a string: cannot throw
   }
@@ -526,7 +525,6 @@ class MemoryStorage final : public Storage {
   mutable std::shared_mutex mu_;
   std::map<std::string, Workspace, std::less<>> workspaces_;  // GUARDED_BY(mu_)
   std::unordered_set<std::string> provider_ids_;              // GUARDED_BY(mu_)
-  std::unordered_set<std::string> event_ids_;                 // GUARDED_BY(mu_)
   std::map<std::string, StoredApiKey, std::less<>> api_keys_;  // GUARDED_BY(mu_)
   std::map<std::string, std::string, std::less<>> settings_;   // GUARDED_BY(mu_)
 };

@@ -143,6 +143,54 @@ UPDATE provider_discovery
 DROP INDEX provider_discovery_by_expiry;
 CREATE INDEX provider_discovery_by_next_refresh ON provider_discovery (next_refresh_at);
 )sql"},
+    // Fewer b-trees written per audit event (docs/performance.md): every
+    // b-tree a transaction touches costs at least one page in the WAL.
+    // - audit_events loses the UNIQUE index on id. Ids are 130 random bits
+    //   from the system's CSPRNG, no query looks an event up by id, and the
+    //   chain does not rest on it (seq is the key; the hash covers the id);
+    //   that index was the one random-order b-tree of every event written.
+    //   The table is rebuilt because SQLite cannot drop a constraint's
+    //   index; rows keep their rowids, so their order on disk is unchanged.
+    // - audit_heads becomes WITHOUT ROWID: one b-tree instead of a table and
+    //   its primary-key index (a head is read and written by workspace only).
+    // Rows SQLite let through before but the new tables refuse (a head
+    // without a workspace) fail the migration, which then leaves nothing.
+    {6, "audit log: fewer b-trees per event", R"sql(
+CREATE TABLE audit_events_v6 (
+  workspace TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  provider_name TEXT NOT NULL,
+  provider_id TEXT NOT NULL,
+  actor TEXT,
+  caller_ip TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  PRIMARY KEY (workspace, seq)
+);
+INSERT INTO audit_events_v6 (rowid, workspace, seq, id, event_type, provider_name, provider_id,
+                             actor, caller_ip, user_agent, at, data, prev_hash, hash)
+  SELECT rowid, workspace, seq, id, event_type, provider_name, provider_id, actor, caller_ip,
+         user_agent, at, data, prev_hash, hash
+  FROM audit_events ORDER BY rowid;
+DROP TABLE audit_events;
+ALTER TABLE audit_events_v6 RENAME TO audit_events;
+CREATE INDEX audit_events_by_provider ON audit_events (workspace, provider_name, seq);
+CREATE INDEX audit_events_by_type ON audit_events (workspace, event_type, seq);
+
+CREATE TABLE audit_heads_v6 (
+  workspace TEXT NOT NULL PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO audit_heads_v6 (workspace, seq, hash) SELECT workspace, seq, hash FROM audit_heads;
+DROP TABLE audit_heads;
+ALTER TABLE audit_heads_v6 RENAME TO audit_heads;
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;

@@ -44,6 +44,16 @@ Statement& Statement::bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::bind_ref(int index, std::string_view text) {
+  int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+Statement& Statement::bind_ref(int index, const std::optional<std::string>& text) {
+  return text ? bind_ref(index, std::string_view(*text)) : bind_null(index);
+}
+
 Statement& Statement::bind_blob(int index, std::string_view bytes) {
   // A zero-length blob must still be a blob, not NULL: give SQLite a pointer.
   static const char kEmpty = 0;

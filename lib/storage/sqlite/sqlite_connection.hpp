@@ -56,6 +56,16 @@ class Statement {
   }
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, const std::optional<std::string>& text);  // NULL when absent
+  // As bind, without copying `text`: for the fields of a record the caller
+  // holds while it runs the statement. REQUIRES: `text` stays alive and
+  // unchanged until this Statement is destroyed (which clears its bindings).
+  Statement& bind_ref(int index, std::string_view text);
+  Statement& bind_ref(int index, const std::string& text) {
+    return bind_ref(index, std::string_view(text));
+  }
+  Statement& bind_ref(int index, const std::optional<std::string>& text);  // NULL when absent
+  Statement& bind_ref(int index, std::string&& text) = delete;             // would dangle
+  Statement& bind_ref(int index, std::optional<std::string>&& text) = delete;
   Statement& bind_null(int index);
   Statement& bind_blob(int index, std::string_view bytes);
 

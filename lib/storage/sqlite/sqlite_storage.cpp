@@ -129,24 +129,25 @@ std::int64_t sql_limit(std::size_t limit) {
       std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
 }
 
+// REQUIRES: `p` outlives `stmt` (its fields are bound without copies).
 void bind_provider(Statement& stmt, const Provider& p) {
   const ProviderSpec& s = p.spec;
-  stmt.bind(kId + 1, p.id)
-      .bind(kWorkspace + 1, p.workspace)
-      .bind(kName + 1, s.name)
-      .bind(kAuthType + 1, to_string(s.auth_type))
-      .bind(kClientId + 1, s.client_id)
-      .bind(kIssuer + 1, s.issuer)
-      .bind(kAuthUrl + 1, s.auth_url)
-      .bind(kTokenUrl + 1, s.token_url)
-      .bind(kApiBaseUrl + 1, s.api_base_url)
-      .bind(kUserInfoEndpoint + 1, s.user_info_endpoint)
-      .bind(kJwksUri + 1, s.jwks_uri)
+  stmt.bind_ref(kId + 1, p.id)
+      .bind_ref(kWorkspace + 1, p.workspace)
+      .bind_ref(kName + 1, s.name)
+      .bind_ref(kAuthType + 1, to_string(s.auth_type))
+      .bind_ref(kClientId + 1, s.client_id)
+      .bind_ref(kIssuer + 1, s.issuer)
+      .bind_ref(kAuthUrl + 1, s.auth_url)
+      .bind_ref(kTokenUrl + 1, s.token_url)
+      .bind_ref(kApiBaseUrl + 1, s.api_base_url)
+      .bind_ref(kUserInfoEndpoint + 1, s.user_info_endpoint)
+      .bind_ref(kJwksUri + 1, s.jwks_uri)
       .bind(kEnableDiscovery + 1, std::int64_t{s.enable_discovery ? 1 : 0})
       .bind(kScopes + 1, encode_scopes(s.scopes))
       .bind(kParams + 1, encode_params(s.params))
-      .bind(kDescription + 1, s.description)
-      .bind(kCategory + 1, s.category)
+      .bind_ref(kDescription + 1, s.description)
+      .bind_ref(kCategory + 1, s.category)
       .bind(kCreatedAt + 1, to_millis(p.created_at))
       .bind(kUpdatedAt + 1, to_millis(p.updated_at))
       .bind(kVersion + 1, p.version);
@@ -155,7 +156,7 @@ void bind_provider(Statement& stmt, const Provider& p) {
   if (!p.sealed_client_secret.empty()) {
     stmt.bind_blob(kClientSecret + 1, p.sealed_client_secret);
   } else {
-    stmt.bind(kClientSecret + 1, s.client_secret);
+    stmt.bind_ref(kClientSecret + 1, s.client_secret);
   }
   if (s.credential_schema) {
     stmt.bind(kCredentialSchema + 1, encode_credential_schema(*s.credential_schema));
@@ -437,6 +438,20 @@ Status update_provider_row(Connection& c, const Provider& provider, std::int64_t
   return check_version(c, provider.workspace, provider.spec.name, expected_version, operation);
 }
 
+// The statement scan_audit runs for `scan`: one per combination of filters
+// (values are bound), each served by an index (see audit_scan_plan).
+std::string audit_scan_sql(const AuditScan& scan) {
+  std::string sql =
+      std::string("SELECT ") + kAuditColumns + " FROM audit_events WHERE workspace = ?1";
+  if (scan.event_type) sql += " AND event_type = ?2";
+  if (scan.since) sql += " AND at >= ?3";
+  if (scan.until) sql += " AND at < ?4";
+  if (scan.provider_name) sql += " AND provider_name = ?5";
+  if (scan.before_seq) sql += " AND seq < ?6";
+  sql += " ORDER BY seq DESC LIMIT ?7";
+  return sql;
+}
+
 Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::string_view operation) {
   int rc;
   auto stmt = c.prepare("SELECT seq, hash FROM audit_heads WHERE workspace = ?1", rc);
@@ -525,6 +540,7 @@ class AuditHeads final : public BatchHooks {
 // REQUIRES: inside a write transaction of the group commit.
 Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::string_view workspace,
                     std::string_view operation) {
+  if (event.id.empty()) return detail::audit_event_without_id();
   auto head = heads.get(c, workspace, operation);
   if (!head.ok()) return head.status();
   AuditHead next = detail::link_audit_event(event, workspace, *head);
@@ -535,23 +551,20 @@ Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::st
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
       rc);
   if (!stmt) return error_status(rc, operation);
-  stmt->bind(kEvWorkspace + 1, event.workspace)
+  stmt->bind_ref(kEvWorkspace + 1, event.workspace)
       .bind(kEvSeq + 1, event.seq)
-      .bind(kEvId + 1, event.id)
-      .bind(kEvType + 1, event.event_type)
-      .bind(kEvProviderName + 1, event.provider_name)
-      .bind(kEvProviderId + 1, event.provider_id)
-      .bind(kEvActor + 1, event.actor)
-      .bind(kEvCallerIp + 1, event.caller_ip)
-      .bind(kEvUserAgent + 1, event.user_agent)
+      .bind_ref(kEvId + 1, event.id)
+      .bind_ref(kEvType + 1, event.event_type)
+      .bind_ref(kEvProviderName + 1, event.provider_name)
+      .bind_ref(kEvProviderId + 1, event.provider_id)
+      .bind_ref(kEvActor + 1, event.actor)
+      .bind_ref(kEvCallerIp + 1, event.caller_ip)
+      .bind_ref(kEvUserAgent + 1, event.user_agent)
       .bind(kEvAt + 1, to_millis(event.at))
-      .bind(kEvData + 1, event.data)
-      .bind(kEvPrevHash + 1, event.prev_hash)
-      .bind(kEvHash + 1, event.hash);
-  rc = stmt->run();
-  // (workspace, seq) comes from the head, so a UNIQUE failure is the id.
-  if (rc == SQLITE_CONSTRAINT_UNIQUE) return detail::audit_event_id_taken();
-  if (rc != SQLITE_DONE) return error_status(rc, operation);
+      .bind_ref(kEvData + 1, event.data)
+      .bind_ref(kEvPrevHash + 1, event.prev_hash)
+      .bind_ref(kEvHash + 1, event.hash);
+  if ((rc = stmt->run()) != SQLITE_DONE) return error_status(rc, operation);
   heads.advance(workspace, std::move(next));
   return Status::Ok();
 }
@@ -667,8 +680,10 @@ Status migration_failed(const Migration& m, int rc) {
 
 // Applies every migration the database lacks, each with its record in one
 // transaction; the version is re-read inside it because another process may
-// migrate the same file at the same time.
-Status migrate(Connection& c, const std::string& path) {
+// migrate the same file at the same time. `upgraded`: whether a database that
+// had a schema already was migrated.
+Status migrate(Connection& c, const std::string& path, bool& upgraded) {
+  upgraded = false;
   auto version = schema_version(c);
   if (!version.ok()) return version.status();
   if (*version > kLatestSchemaVersion) return schema_too_new(path, *version);
@@ -694,8 +709,19 @@ Status migrate(Connection& c, const std::string& path) {
       return Status::Ok();
     });
     if (!status.ok()) return status;
+    upgraded = *version > 0;
   }
   return Status::Ok();
+}
+
+// A migration that rebuilds a table writes it, and the pages it frees, to the
+// WAL, and the file keeps that size until a checkpoint truncates it. Tried
+// once without waiting: a reader in another process may hold it off, and the
+// log is then reused from its start after a later checkpoint instead.
+void try_truncate_wal(Connection& c, const SqliteOptions& options) {
+  sqlite3_busy_timeout(c.handle(), 0);
+  c.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  sqlite3_busy_timeout(c.handle(), options.busy_timeout_ms);
 }
 
 // ---------------------------------------------------------------------------
@@ -873,16 +899,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "read the audit log";
     return read<std::vector<AuditEvent>>(
         kOp, [&](Connection& c) -> Result<std::vector<AuditEvent>> {
-          std::string sql =
-              std::string("SELECT ") + kAuditColumns + " FROM audit_events WHERE workspace = ?1";
-          if (scan.event_type) sql += " AND event_type = ?2";
-          if (scan.since) sql += " AND at >= ?3";
-          if (scan.until) sql += " AND at < ?4";
-          if (scan.provider_name) sql += " AND provider_name = ?5";
-          if (scan.before_seq) sql += " AND seq < ?6";
-          sql += " ORDER BY seq DESC LIMIT ?7";
           int rc;
-          auto stmt = c.prepare(sql, rc);
+          auto stmt = c.prepare(audit_scan_sql(scan), rc);
           if (!stmt) return error_status(rc, kOp);
           stmt->bind(1, scan.workspace);
           if (scan.event_type) stmt->bind(2, *scan.event_type);
@@ -1322,6 +1340,20 @@ class SqliteStorage final : public Storage {
     return values;
   }
 
+  Result<std::vector<std::string>> audit_scan_plan(const AuditScan& scan) {
+    constexpr std::string_view kOp = "explain an audit query";
+    return read<std::vector<std::string>>(
+        kOp, [&](Connection& c) -> Result<std::vector<std::string>> {
+          int rc;
+          auto stmt = c.prepare("EXPLAIN QUERY PLAN " + audit_scan_sql(scan), rc);
+          if (!stmt) return error_status(rc, kOp);
+          std::vector<std::string> plan;
+          while ((rc = stmt->step()) == SQLITE_ROW) plan.push_back(stmt->text(3));
+          if (rc != SQLITE_DONE) return error_status(rc, kOp);
+          return plan;
+        });
+  }
+
   Status run_write_for_test(const std::function<Status(sqlite3*)>& body) {
     return write("run a test mutation", [&](Connection& c) { return body(c.handle()); });
   }
@@ -1429,7 +1461,9 @@ Result<std::unique_ptr<Storage>> open(const std::string& path, const SqliteOptio
     return open_error(path, rc);
   }
   if (Status status = enable_wal(*writer, path); !status.ok()) return status;
-  if (Status status = migrate(*writer, path); !status.ok()) return status;
+  bool upgraded = false;
+  if (Status status = migrate(*writer, path, upgraded); !status.ok()) return status;
+  if (upgraded) try_truncate_wal(*writer, options);
 
   // At least one reader, so reads never wait for the writer's mutex.
   const std::size_t reader_count = std::max<std::size_t>(options.read_connections, 1);
@@ -1467,6 +1501,12 @@ SqliteStorage* as_sqlite(Storage& storage) { return dynamic_cast<SqliteStorage*>
 Status not_sqlite() { return Status(ErrorCode::kInternal, "not a SQLite storage"); }
 
 }  // namespace
+
+Result<std::vector<std::string>> audit_scan_plan(Storage& storage, const AuditScan& scan) {
+  auto* sqlite = as_sqlite(storage);
+  if (sqlite == nullptr) return not_sqlite();
+  return sqlite->audit_scan_plan(scan);
+}
 
 Status run_write_for_test(Storage& storage, const std::function<Status(sqlite3*)>& body) {
   auto* sqlite = as_sqlite(storage);

@@ -26,6 +26,11 @@ namespace nexus::sqlite {
 Result<std::vector<std::string>> pragma_on_every_connection(Storage& storage,
                                                             std::string_view name);
 
+// The plan SQLite makes for the statement scan_audit runs for `scan`: the
+// detail column of EXPLAIN QUERY PLAN, one string per row. kInternal when
+// `storage` is not a SQLite storage.
+Result<std::vector<std::string>> audit_scan_plan(Storage& storage, const AuditScan& scan);
+
 // Runs `body` on the writer connection as one mutation of the group commit,
 // in its own savepoint, like any Storage write. kInternal when `storage` is
 // not a SQLite storage.
