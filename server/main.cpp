@@ -266,8 +266,10 @@ int serve(const std::vector<std::string>& args) {
   }
 
   // Discovery's HTTPS client; an unreadable NEXUS_CA_FILE stops the start.
-  auto http_client = make_default_http_client(HttpClientOptions{
-      .ca_file = config->ca_file, .allow_insecure = config->discovery_allow_insecure});
+  HttpClientOptions client_options;
+  client_options.ca_file = config->ca_file;
+  client_options.allow_insecure = config->discovery_allow_insecure;
+  auto http_client = make_default_http_client(client_options);
   if (!http_client.ok()) return fail(kExitConfig, "NEXUS_CA_FILE: ", http_client.status());
   if (config->discovery_allow_insecure) {
     constexpr const char* kInsecure =

@@ -191,9 +191,9 @@ TEST_CASE("storage: append_audit_async appends like append_audit, then completes
   };
   AuditEvent taken = connection_event(c, "token_retrieved");
   storage->append_audit_async(taken, done);
-  AuditEvent again = connection_event(c, "token_retrieved");
-  again.id = taken.id;  // an id already used: fails, stores nothing
-  storage->append_audit_async(again, done);
+  AuditEvent without_id = connection_event(c, "token_retrieved");
+  without_id.id.clear();  // refused: fails, stores nothing
+  storage->append_audit_async(without_id, done);
   {
     std::unique_lock lock(mu);
     REQUIRE(cv.wait_for(lock, 60s, [&] { return outcomes.size() == 2; }));

@@ -569,21 +569,6 @@ Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::st
   return Status::Ok();
 }
 
-// Fills record.credentials from connection_credentials, ordered by field.
-Status read_credentials(Connection& c, ConnectionRecord& record, std::string_view operation) {
-  int rc;
-  auto stmt = c.prepare(
-      "SELECT field, envelope FROM connection_credentials WHERE connection_id = ?1 ORDER BY field",
-      rc);
-  if (!stmt) return error_status(rc, operation);
-  stmt->bind(1, record.id);
-  record.credentials.clear();
-  while ((rc = stmt->step()) == SQLITE_ROW) {
-    record.credentials.push_back(SealedField{stmt->text(0), stmt->blob(1)});
-  }
-  return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
-}
-
 // Fills record.credentials with field names only (empty envelopes), ordered
 // by field: listings never load sealed values.
 Status read_credential_names(Connection& c, ConnectionRecord& record, std::string_view operation) {
