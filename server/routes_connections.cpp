@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <functional>
+#include <memory>
 #include <utility>
 
 #include "nexus/connections.hpp"
@@ -95,16 +96,20 @@ void connection_token(const RouteDeps& deps, Exchange& ex, ResponseCallback done
     done(token_response(query));
     return;
   }
+  // `done` moves into shared ownership first: if that allocation fails,
+  // `done` is still here to answer with a 500; a callback holding only the
+  // shared_ptr fits std::function's inline storage, so nothing after it
+  // allocates.
+  std::shared_ptr<ResponseCallback> answer;
   try {
-    deps.services.connections->credentials_async(
-        ex.ctx, ex.name, [done = std::move(done)](Result<ConnectionCredentials> creds) {
-          done(token_response(creds));
-        });
+    answer = std::make_shared<ResponseCallback>(std::move(done));
   } catch (...) {
-    // Only building the callback can throw (out of memory), and it took
-    // `done` with it: the request goes unanswered, its connection open
-    // until the client or the shutdown closes it.
+    done(token_response(Status(ErrorCode::kInternal, "out of memory while reading credentials")));
+    return;
   }
+  deps.services.connections->credentials_async(
+      ex.ctx, ex.name,
+      [answer](Result<ConnectionCredentials> creds) { (*answer)(token_response(creds)); });
 }
 
 }  // namespace nexus::server
