@@ -62,7 +62,7 @@ class MemoryStorage final : public Storage {
       if (event.id.empty()) return detail::audit_event_without_id();
       // Reserve every allocation before the first change, so that nothing
       // below can fail half-way.
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       auto node = ws.providers.emplace(provider.spec.name, provider).first;
       try {
         provider_ids_.insert(provider.id);
@@ -98,7 +98,7 @@ class MemoryStorage final : public Storage {
       if (id_changes && provider_ids_.contains(provider.id)) return detail::provider_id_taken();
       if (event.id.empty()) return detail::audit_event_without_id();
       Provider replacement = provider;  // copied first: the swap below cannot throw
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       if (id_changes) provider_ids_.insert(provider.id);
       try {
         append(ws, provider.workspace, std::move(event));
@@ -129,7 +129,7 @@ class MemoryStorage final : public Storage {
         return detail::version_conflict(it->second.version, expected_version);
       }
       if (event.id.empty()) return detail::audit_event_without_id();
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       append(ws, workspace, std::move(event));
       const Timestamp at = ws.events.back().at;
       // What follows cannot throw: erasing and clearing only.
@@ -232,7 +232,7 @@ class MemoryStorage final : public Storage {
       if (api_keys_.contains(key.key.id)) return api_key_id_taken();
       if (event.id.empty()) return detail::audit_event_without_id();
       Workspace& ws = workspaces_[key.key.workspace];
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       auto node = api_keys_.emplace(key.key.id, key).first;
       try {
         append(ws, key.key.workspace, std::move(event));
@@ -277,7 +277,7 @@ class MemoryStorage final : public Storage {
       if (it == api_keys_.end() || it->second.key.revoked_at) return api_key_not_found(true);
       if (event.id.empty()) return detail::audit_event_without_id();
       Workspace& ws = workspaces_[it->second.key.workspace];
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       append(ws, it->second.key.workspace, std::move(event));
       it->second.key.revoked_at = at;  // cannot throw
       return Status::Ok();
@@ -316,7 +316,7 @@ class MemoryStorage final : public Storage {
       }
       if (ws.connections.contains(connection.id)) return detail::connection_id_taken();
       if (event.id.empty()) return detail::audit_event_without_id();
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       auto node = ws.connections.emplace(connection.id, connection).first;
       try {
         append(ws, connection.workspace, std::move(event));
@@ -372,7 +372,7 @@ class MemoryStorage final : public Storage {
       auto it = ws.connections.find(id);
       if (it == ws.connections.end()) return detail::connection_not_found();
       if (event.id.empty()) return detail::audit_event_without_id();
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       append(ws, workspace, std::move(event));
       ws.connections.erase(it);
       return Status::Ok();
@@ -385,7 +385,7 @@ class MemoryStorage final : public Storage {
       if (event.id.empty()) return detail::audit_event_without_id();
       std::string workspace = event.workspace;
       Workspace& ws = workspaces_[workspace];
-      ws.events.reserve(ws.events.size() + 1);
+      reserve_event(ws);
       append(ws, workspace, std::move(event));
       return Status::Ok();
     });
@@ -512,6 +512,13 @@ class MemoryStorage final : public Storage {
   const Workspace* find(std::string_view workspace) const {
     auto it = workspaces_.find(workspace);
     return it == workspaces_.end() ? nullptr : &it->second;
+  }
+
+  // Makes room for one more event, growing geometrically: reserving only
+  // size() + 1 would reallocate, and move every event, on each append.
+  static void reserve_event(Workspace& ws) {
+    if (ws.events.size() < ws.events.capacity()) return;
+    ws.events.reserve(std::max<std::size_t>(16, ws.events.capacity() * 2));
   }
 
   // REQUIRES: mu_ held exclusively; ws.events has capacity for one more and
