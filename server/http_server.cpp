@@ -323,13 +323,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // A handler that may wait runs on the blocking pool; its answer comes
     // back to this session's strand. Dropped unstarted (shutdown), its
     // connection is closed.
-    auto job = std::make_shared<Job>(Job{.session = shared_from_this(),
-                                         .work = net::make_work_guard(server_.ioc),
-                                         .request = std::move(request),
-                                         .route = route,
-                                         .start = start,
-                                         .version = version,
-                                         .keep_alive = keep_alive});
+    auto job = make_job(std::move(request), route, start, version, keep_alive);
     server_.pool.post([job](bool run) {
       Session& self = *job->session;
       if (!run) {
@@ -350,6 +344,20 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // A request whose answer comes later, from another thread: the job keeps
+  // this session and the io_context alive until it is answered.
+  std::shared_ptr<Job> make_job(HttpRequest request, const RouteInfo* route,
+                                SteadyClock::time_point start, unsigned version,
+                                bool keep_alive) {
+    return std::make_shared<Job>(Job{.session = shared_from_this(),
+                                     .work = net::make_work_guard(server_.ioc),
+                                     .request = std::move(request),
+                                     .route = route,
+                                     .start = start,
+                                     .version = version,
+                                     .keep_alive = keep_alive});
+  }
+
   // An async route runs here, on the I/O thread, up to its durable write;
   // the thread that completes it (the storage's writer) posts the answer
   // back to this session's strand, where it is logged, sent and wiped. The
@@ -357,13 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // request) and the io_context alive until then.
   void handle_async(HttpRequest request, const RouteInfo* route, SteadyClock::time_point start,
                     unsigned version, bool keep_alive) {
-    auto job = std::make_shared<Job>(Job{.session = shared_from_this(),
-                                         .work = net::make_work_guard(server_.ioc),
-                                         .request = std::move(request),
-                                         .route = route,
-                                         .start = start,
-                                         .version = version,
-                                         .keep_alive = keep_alive});
+    auto job = make_job(std::move(request), route, start, version, keep_alive);
     router().handle_async(job->request, [job](HttpResponse response) mutable {
       // The strand gets the only reference: the session is never destroyed
       // on the completing thread, which the server does not join.

@@ -145,6 +145,19 @@ class WriterHold {
   bool released_ = false;
 };
 
+// A write that succeeds itself but makes its batch's COMMIT fail: a foreign
+// key violation, deferred to the end of the transaction.
+Status commit_poisoning_write(Storage& storage) {
+  return sqlite::run_write_for_test(storage, [](sqlite3* db) {
+    int rc = sqlite3_exec(db,
+                          "PRAGMA defer_foreign_keys = ON; "
+                          "INSERT INTO connection_credentials (connection_id, field, envelope) "
+                          "VALUES ('con_nowhere', 'secret', x'00')",
+                          nullptr, nullptr, nullptr);
+    return rc == SQLITE_OK ? Status::Ok() : Status(ErrorCode::kInternal, "setup failed");
+  });
+}
+
 TEST_CASE("sqlite group commit: many concurrent writers, every acknowledged write is stored",
           "[storage][sqlite][group-commit]") {
   TempDir dir;
@@ -343,14 +356,7 @@ TEST_CASE("sqlite group commit: a failed COMMIT fails every write of the batch",
     // A write that succeeds itself but makes the COMMIT fail: a foreign key
     // violation, deferred to the end of the transaction.
     poison = std::async(std::launch::async, [&] {
-      return sqlite::run_write_for_test(*storage, [](sqlite3* db) {
-        int rc = sqlite3_exec(db,
-                              "PRAGMA defer_foreign_keys = ON; "
-                              "INSERT INTO connection_credentials (connection_id, field, envelope) "
-                              "VALUES ('con_nowhere', 'secret', x'00')",
-                              nullptr, nullptr, nullptr);
-        return rc == SQLITE_OK ? Status::Ok() : Status(ErrorCode::kInternal, "setup failed");
-      });
+      return commit_poisoning_write(*storage);
     });
     REQUIRE(sqlite::wait_for_queued_writes(*storage, 4, kQueueTimeout));
     REQUIRE(hold.release().ok());
@@ -536,14 +542,7 @@ TEST_CASE("sqlite group commit: a failed COMMIT fails every async append of the 
     // A write that succeeds itself but makes the COMMIT fail (a deferred
     // foreign key violation).
     poison = std::async(std::launch::async, [&] {
-      return sqlite::run_write_for_test(*storage, [](sqlite3* db) {
-        int rc = sqlite3_exec(db,
-                              "PRAGMA defer_foreign_keys = ON; "
-                              "INSERT INTO connection_credentials (connection_id, field, envelope) "
-                              "VALUES ('con_nowhere', 'secret', x'00')",
-                              nullptr, nullptr, nullptr);
-        return rc == SQLITE_OK ? Status::Ok() : Status(ErrorCode::kInternal, "setup failed");
-      });
+      return commit_poisoning_write(*storage);
     });
     REQUIRE(sqlite::wait_for_queued_writes(*storage, 5, kQueueTimeout));
     REQUIRE(hold.release().ok());
