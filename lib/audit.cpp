@@ -15,6 +15,7 @@
 
 #include "detail/audit_chain.hpp"
 #include "detail/encoding.hpp"
+#include "nexus/json.hpp"
 #include "nexus/storage.hpp"
 
 namespace nexus {
@@ -234,20 +235,23 @@ Result<AuditVerifyReport> AuditLog::verify(std::string_view workspace) const {
 }
 
 boost::json::object audit_event_view(const AuditEvent& event) {
+  // What a caller supplied (a host's RequestContext, a connection id that
+  // named nothing) is stored byte for byte, as hashed; its view is valid
+  // UTF-8, as JSON must be.
   boost::json::object view;
   view["id"] = event.id;
-  view["workspace"] = event.workspace;
+  view["workspace"] = valid_utf8(event.workspace);
   view["seq"] = event.seq;
   view["event_type"] = event.event_type;
-  view["provider_name"] = event.provider_name;
+  view["provider_name"] = valid_utf8(event.provider_name);
   view["provider_id"] = event.provider_id;
   if (event.actor) {
-    view["actor"] = *event.actor;
+    view["actor"] = valid_utf8(*event.actor);
   } else {
     view["actor"] = nullptr;
   }
-  view["caller_ip"] = event.caller_ip;
-  view["user_agent"] = event.user_agent;
+  view["caller_ip"] = valid_utf8(event.caller_ip);
+  view["user_agent"] = valid_utf8(event.user_agent);
   view["at"] = format_rfc3339(event.at);
   // data is stored as serialized JSON. Should a row ever hold something that
   // is not an object, show it verbatim rather than hide it.
@@ -258,7 +262,7 @@ boost::json::object audit_event_view(const AuditEvent& event) {
   } else if (!ec && data.is_object()) {
     view["data"] = std::move(data);
   } else {
-    view["data"] = event.data;
+    view["data"] = valid_utf8(event.data);
   }
   view["prev_hash"] = event.prev_hash;
   view["hash"] = event.hash;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "detail/encoding.hpp"
+#include "nexus/json.hpp"
 #include "nexus/audit.hpp"
 
 namespace nexus {
@@ -244,7 +245,7 @@ namespace {
 
 AuditEvent failure_event(const ConnectionOptions& options, const RequestContext& ctx,
                          std::string_view id, const ConnectionRecord* record, const Status& why) {
-  boost::json::object data{{"connection_id", id}, {"reason", to_string(why.code())}};
+  boost::json::object data{{"connection_id", valid_utf8(id)}, {"reason", to_string(why.code())}};
   if (record != nullptr) data["user_id"] = record->user_id;
   return make_event(options, ctx, audit_events::kTokenRetrievalFailed,
                     record ? record->provider_name : "", record ? record->provider_id : "",

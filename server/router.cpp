@@ -14,6 +14,7 @@
 
 #include "log.hpp"
 #include "route_support.hpp"
+#include "nexus/json.hpp"
 #include "text.hpp"
 
 namespace nexus::server {

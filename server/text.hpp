@@ -37,11 +37,4 @@ constexpr std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-// `s` with every byte that is not part of a well-formed UTF-8 sequence
-// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF)
-// replaced by U+FFFD: for input echoed into JSON, which must be UTF-8.
-std::string valid_utf8(std::string_view s);
-// Whether `s` is well-formed UTF-8 as valid_utf8 defines it.
-bool is_valid_utf8(std::string_view s);
-
 }  // namespace nexus::server

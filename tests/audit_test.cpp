@@ -4,12 +4,14 @@
 #include "nexus/audit.hpp"
 
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "detail/encoding.hpp"
+#include "nexus/json.hpp"
 #include "nexus/storage.hpp"
 #include "storage/conformance.hpp"
 #include "storage/raw_sqlite.hpp"
@@ -395,6 +397,38 @@ TEST_CASE("audit: the JSON view of an event", "[audit]") {
   CHECK(audit_event_view(e).at("actor").is_null());
   e.data.clear();
   CHECK(audit_event_view(e).at("data") == boost::json::object{});
+}
+
+TEST_CASE("audit: a host's text that is not UTF-8 is kept as given, shown as valid JSON",
+          "[audit]") {
+  // A host application fills RequestContext itself: nothing made its
+  // user agent, caller IP or actor UTF-8 as the server does.
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  AuditEvent e = sample_event();
+  e.workspace = "ws";
+  e.actor = "key_\xC3";
+  e.caller_ip = "10.0.0.1\xFF";
+  e.user_agent = "bot\xED\xA0\x80/1";
+  e.data = "{\"connection_id\":\"con_\xF0\x9F\"}";  // not UTF-8: not JSON either
+  REQUIRE(storage->append_audit(e).ok());
+
+  auto page = AuditLog(*storage).query("ws", AuditQuery{.limit = 1});
+  REQUIRE(page.ok());
+  REQUIRE(page->events.size() == 1);
+  const AuditEvent& stored = page->events.at(0);
+  CHECK(stored.user_agent == e.user_agent);  // byte for byte, as hashed
+  CHECK(AuditLog(*storage).verify("ws")->ok);
+  boost::json::object view = audit_event_view(stored);
+  auto reparsed = parse_json(boost::json::serialize(view));
+  REQUIRE(reparsed.ok());
+  const boost::json::object& shown = reparsed->as_object();
+  CHECK(shown.at("actor").as_string() == "key_\xEF\xBF\xBD");
+  CHECK(shown.at("caller_ip").as_string() == "10.0.0.1\xEF\xBF\xBD");
+  CHECK(shown.at("user_agent").as_string() ==
+        "bot\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD/1");
+  CHECK(shown.at("data").as_string() ==
+        "{\"connection_id\":\"con_\xEF\xBF\xBD\xEF\xBF\xBD\"}");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <boost/json/value.hpp>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "nexus/status.hpp"
@@ -36,5 +37,13 @@ Result<boost::json::value> parse_json(std::string_view text, const JsonParseOpti
 // than `limit` + 1: a value built in code can be checked against a limit
 // without walking all of it. Iterative: any depth is safe.
 std::size_t json_depth(const boost::json::value& value, std::size_t limit = kMaxJsonDepth);
+
+// `s` with every byte that is not part of a well-formed UTF-8 sequence
+// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF)
+// replaced by U+FFFD: for text from outside (a header, a host's
+// RequestContext) shown in JSON, which must be UTF-8.
+std::string valid_utf8(std::string_view s);
+// Whether `s` is well-formed UTF-8 as valid_utf8 defines it.
+bool is_valid_utf8(std::string_view s) noexcept;
 
 }  // namespace nexus

@@ -557,10 +557,10 @@ TEST_CASE("request text echoed into JSON is made valid UTF-8", "[server][errors]
   CHECK(r.json.at("field").as_string() == "\xEF\xBF\xBD\xEF\xBF\xBDx");
   auto missing = f.as(f.admin, "GET", "/v1/providers/%C0%AFgit");
   CHECK(missing.status == 404);
-  CHECK(server::valid_utf8("ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+  CHECK(nexus::valid_utf8("ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
         "ok \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
-  CHECK(server::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
-  CHECK(server::valid_utf8("\xF4\x90\x80\x80").size() == 12);
+  CHECK(nexus::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(nexus::valid_utf8("\xF4\x90\x80\x80").size() == 12);
   // A path parameter that is not UTF-8 names nothing: 404, and nothing of
   // it reaches the audit log (a failed token read is audited with its id).
   CHECK(f.as(f.agent, "GET", "/v1/token/%FFcon").status == 404);
