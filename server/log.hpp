@@ -9,8 +9,9 @@
 
 namespace nexus::server {
 
-// Writes `line` and a newline to stdout in one call, so that lines written by
-// several threads stay whole. Never throws.
+// Writes `line` and a newline to stdout (file descriptor 1, past stdio's
+// buffer) in one write(2), so that lines written by several threads stay
+// whole without queueing on a lock. Never throws.
 void write_log_line(std::string_view line) noexcept;
 
 // Writes {"time": now (RFC 3339), "level": level, "msg": msg, ...fields}.
