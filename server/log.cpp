@@ -1,9 +1,9 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "log.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <unistd.h>
 
+#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
