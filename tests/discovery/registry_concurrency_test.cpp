@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fake_http_client.hpp"
+#include "legacy_provider.hpp"
 #include "nexus/discovery.hpp"
 #include "nexus/registry.hpp"
 #include "nexus/storage.hpp"
@@ -191,22 +192,7 @@ TEST_CASE("a patch that keeps the issuer never fetches, even without a stored do
   const std::string issuer = "https://slow.example.com";
   // Nothing answers: a fetch would fail the patch with discovery_failed.
   f.http.on(metadata_url(issuer), HttpError{HttpFailure::kUnreachable, "connection refused"});
-  Provider legacy;
-  legacy.id = "prv_legacy";
-  legacy.workspace = f.ctx.workspace;
-  legacy.version = 1;
-  legacy.spec.name = "legacy";
-  legacy.spec.client_id = "a";
-  legacy.spec.client_secret = "s";
-  legacy.spec.issuer = issuer;
-  legacy.spec.enable_discovery = true;
-  AuditEvent created{.id = "evt_legacy",
-                     .workspace = f.ctx.workspace,
-                     .event_type = std::string(audit_events::kProviderCreated),
-                     .provider_name = "legacy",
-                     .provider_id = legacy.id,
-                     .data = "{}"};
-  REQUIRE(f.storage->insert_provider(legacy, created).ok());
+  testing::store_legacy_discovery_provider(*f.storage, f.ctx.workspace, issuer);
 
   SECTION("no discovery state at all") {}
   SECTION("only a failed attempt") {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fake_http_client.hpp"
+#include "legacy_provider.hpp"
 #include "nexus/audit.hpp"
 #include "nexus/discovery.hpp"
 #include "nexus/provider.hpp"
@@ -565,21 +566,7 @@ TEST_CASE("a discovery provider stored without a document is refreshed into one"
           "[registry][discovery]") {
   // As stored before discovery was integrated: enable_discovery, no state.
   Fixture f;
-  Provider legacy;
-  legacy.id = "prv_legacy";
-  legacy.workspace = f.ctx.workspace;
-  legacy.version = 1;
-  legacy.spec.name = "legacy";
-  legacy.spec.client_id = "a";
-  legacy.spec.issuer = kIssuer;
-  legacy.spec.enable_discovery = true;
-  AuditEvent created{.id = "evt_legacy",
-                     .workspace = f.ctx.workspace,
-                     .event_type = std::string(audit_events::kProviderCreated),
-                     .provider_name = "legacy",
-                     .provider_id = legacy.id,
-                     .data = "{}"};
-  REQUIRE(f.storage->insert_provider(legacy, created).ok());
+  testing::store_legacy_discovery_provider(*f.storage, f.ctx.workspace, kIssuer);
 
   f.http.on(kMetadataUrl, HttpError{HttpFailure::kUnreachable, "connection refused"});
   auto failed = f.registry.refresh_discovery(f.ctx, "legacy");
