@@ -1,6 +1,7 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "nexus/storage.hpp"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,14 +49,14 @@ Status check_storage_url(std::string_view url) {
 std::string redact_storage_url(std::string_view url) {
   constexpr std::string_view kMask = "***";
   std::string out(url);
-  // scheme://user:password@host: the authority ends at the first '/', '?'
-  // or '#' after "//"; its userinfo at the last '@' within it.
+  // scheme://user:password@host: the password runs from the first ':' after
+  // "//" to the LAST '@' of the whole URL. A password may hold '/', '?', '#'
+  // or '@' (libpq reads some of those unencoded), so nothing before that '@'
+  // is trusted to end it; an '@' later in the query only masks more.
   if (auto scheme_end = out.find("://"); scheme_end != std::string::npos) {
     std::size_t authority = scheme_end + 3;
-    std::size_t end = out.find_first_of("/?#", authority);
-    if (end == std::string::npos) end = out.size();
-    std::size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
-    if (at != std::string::npos && at >= authority) {
+    std::size_t at = out.rfind('@');
+    if (at != std::string::npos && at > authority) {
       std::size_t colon = out.find(':', authority);
       if (colon != std::string::npos && colon < at) {
         out.replace(colon + 1, at - colon - 1, kMask);
@@ -83,8 +84,16 @@ std::string redact_storage_url(std::string_view url) {
     }
     if (hit == std::string::npos) break;
     std::size_t value = hit + kParam.size();
-    std::size_t end = out.find_first_of("&; \t", value);
-    if (end == std::string::npos) end = out.size();
+    std::size_t end;
+    if (value < out.size() && out[value] == '\'') {
+      // A quoted key=value (password='a b\'c'): up to the closing quote.
+      end = value + 1;
+      while (end < out.size() && out[end] != '\'') end += out[end] == '\\' ? 2 : 1;
+      end = std::min(end + 1, out.size());
+    } else {
+      end = out.find_first_of("&; \t", value);
+      if (end == std::string::npos) end = out.size();
+    }
     out.replace(value, end - value, kMask);
     pos = value + kMask.size();
   }

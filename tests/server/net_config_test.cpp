@@ -167,6 +167,12 @@ TEST_CASE("database URLs are printed with their password masked", "[server][conf
            Case{"postgresql://db/x?PASSWORD=pw", "postgresql://db/x?PASSWORD=***"},
            Case{"host=db user=u password=pw dbname=x", "host=db user=u password=*** dbname=x"},
            Case{"postgresql://u:pw@db", "postgresql://u:***@db"},
+           // Characters that end an authority elsewhere, inside a password.
+           Case{"postgresql://u:p?w@db/x", "postgresql://u:***@db/x"},
+           Case{"postgresql://u:p#w@db/x", "postgresql://u:***@db/x"},
+           Case{"postgresql://u:p/w@db/x", "postgresql://u:***@db/x"},
+           Case{"host=db password='a b' dbname=x", "host=db password=*** dbname=x"},
+           Case{"host=db password='a\\' b' user=u", "host=db password=*** user=u"},
            Case{"sqlite:var/nexus.db", "sqlite:var/nexus.db"},
            Case{"sqlite:/tmp/a:b@c.db", "sqlite:/tmp/a:b@c.db"},
            Case{"memory:", "memory:"},
