@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "log.hpp"
-#include "route_support.hpp"
 #include "nexus/json.hpp"
+#include "route_support.hpp"
 #include "text.hpp"
 
 namespace nexus::server {
@@ -130,17 +130,19 @@ void parse_query(std::string_view query, Exchange& ex) {
   }
 }
 
-// HEAD is answered as GET (RFC 9110 §9.3.2).
-std::string_view route_method(std::string_view method) {
-  return method == "HEAD" ? std::string_view("GET") : method;
+// Whether `route` serves `method`. HEAD is answered as GET (RFC 9110
+// §9.3.2), except where GET hands out credentials: there the read would be
+// made and audited for a body never sent, so HEAD is not allowed (405).
+bool serves(const RouteInfo& route, std::string_view method) {
+  if (method == "HEAD") return route.method == "GET" && !route.secret_response;
+  return route.method == method;
 }
 
 // The index of the route `method` `path` matches, or -1.
 int find_route(std::string_view method, std::string_view path, std::string_view& param) {
-  method = route_method(method);
   const auto& entries = route_entries();
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].info.method == method && match(entries[i].info.path, path, param)) {
+    if (serves(entries[i].info, method) && match(entries[i].info.path, path, param)) {
       return static_cast<int>(i);
     }
   }
@@ -234,16 +236,6 @@ const RouteInfo* Router::route_for(std::string_view method, std::string_view tar
   return i < 0 ? nullptr : &route_entries()[static_cast<std::size_t>(i)].info;
 }
 
-bool Router::is_blocking(std::string_view method, std::string_view target) {
-  const RouteInfo* route = route_for(method, target);
-  return route != nullptr && route->blocking;
-}
-
-bool Router::is_async(std::string_view method, std::string_view target) {
-  const RouteInfo* route = route_for(method, target);
-  return route != nullptr && route->async;
-}
-
 const std::vector<RouteInfo>& Router::routes() {
   static const std::vector<RouteInfo> infos = [] {
     std::vector<RouteInfo> out;
@@ -327,14 +319,13 @@ std::optional<HttpResponse> Router::dispatch(const HttpRequest& request,
   if (path.size() < target.size()) parse_query(target.substr(path.size() + 1), ex);
 
   const auto& entries = route_entries();
-  const std::string_view method = route_method(request.method);
   int index = -1;
   std::string_view param;
   std::string allow;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     std::string_view p;
     if (!match(entries[i].info.path, path, p)) continue;
-    if (entries[i].info.method == method) {
+    if (serves(entries[i].info, request.method)) {
       if (index < 0) {
         index = static_cast<int>(i);
         param = p;
@@ -342,8 +333,7 @@ std::optional<HttpResponse> Router::dispatch(const HttpRequest& request,
     } else if (allow.find(entries[i].info.method) == std::string::npos) {
       if (!allow.empty()) allow += ", ";
       allow += entries[i].info.method;
-      // Wherever GET is allowed, so is HEAD.
-      if (entries[i].info.method == "GET") allow += ", HEAD";
+      if (serves(entries[i].info, "HEAD")) allow += ", HEAD";
     }
   }
 

@@ -126,12 +126,6 @@ class Router {
   // Thread-safe; does not authenticate or parse anything else.
   static const RouteInfo* route_for(std::string_view method, std::string_view target);
 
-  // Whether route_for(method, target) is blocking (RouteInfo::blocking).
-  static bool is_blocking(std::string_view method, std::string_view target);
-
-  // Whether route_for(method, target) is async (RouteInfo::async).
-  static bool is_async(std::string_view method, std::string_view target);
-
   const Metrics& metrics() const noexcept { return metrics_; }
 
  private:

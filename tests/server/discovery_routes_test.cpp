@@ -95,16 +95,20 @@ TEST_CASE("discovery: POST /v1/providers/{name}/discover refreshes, admin only",
 
 TEST_CASE("discovery: routes that may discover run on the blocking pool", "[server][discovery]") {
   using server::Router;
-  CHECK(Router::is_blocking("POST", "/v1/providers"));
-  CHECK(Router::is_blocking("PATCH", "/v1/providers/corp-sso"));
-  CHECK(Router::is_blocking("POST", "/v1/providers/corp-sso/discover"));
-  CHECK(Router::is_blocking("POST", "/v1/providers?x=1"));
-  CHECK_FALSE(Router::is_blocking("GET", "/healthz"));
-  CHECK_FALSE(Router::is_blocking("GET", "/v1/providers"));
-  CHECK_FALSE(Router::is_blocking("GET", "/v1/providers/corp-sso"));
-  CHECK(Router::is_blocking("DELETE", "/v1/providers/corp-sso"));
-  CHECK_FALSE(Router::is_blocking("GET", "/v1/audit"));
-  CHECK_FALSE(Router::is_blocking("GET", "/nope"));
+  auto blocking = [](std::string_view method, std::string_view target) {
+    const server::RouteInfo* route = Router::route_for(method, target);
+    return route != nullptr && route->blocking;
+  };
+  CHECK(blocking("POST", "/v1/providers"));
+  CHECK(blocking("PATCH", "/v1/providers/corp-sso"));
+  CHECK(blocking("POST", "/v1/providers/corp-sso/discover"));
+  CHECK(blocking("POST", "/v1/providers?x=1"));
+  CHECK_FALSE(blocking("GET", "/healthz"));
+  CHECK_FALSE(blocking("GET", "/v1/providers"));
+  CHECK_FALSE(blocking("GET", "/v1/providers/corp-sso"));
+  CHECK(blocking("DELETE", "/v1/providers/corp-sso"));
+  CHECK_FALSE(blocking("GET", "/v1/audit"));
+  CHECK_FALSE(blocking("GET", "/nope"));
 }
 
 TEST_CASE("discovery: NEXUS_CA_FILE and NEXUS_DISCOVERY_ALLOW_INSECURE in the serve config",

@@ -491,6 +491,10 @@ TEST_CASE("405 lists the allowed methods in Allow", "[server][errors]") {
   auto d = f.as(f.admin, "HEAD", "/v1/providers/github/discover");
   CHECK(d.status == 405);
   CHECK(d.header("Allow") == "POST");
+  // Credentials are never read for a body that is not sent: no HEAD there.
+  auto t = f.as(f.agent, "HEAD", "/v1/token/con_whatever");
+  CHECK(t.status == 405);
+  CHECK(t.header("Allow") == "GET");
 }
 
 TEST_CASE("HEAD is answered as GET wherever GET is served", "[server][http]") {
@@ -535,15 +539,24 @@ TEST_CASE("route flags: writes block, reads do not, secrets are marked", "[serve
     // Only health and readiness are public.
     CHECK(r.permission.has_value() == (r.path != "/healthz" && r.path != "/readyz"));
   }
-  CHECK(Router::is_blocking("DELETE", "/v1/providers/x"));
-  CHECK(Router::is_blocking("DELETE", "/v1/connections/c?x=1"));
-  CHECK_FALSE(Router::is_blocking("GET", "/v1/token/abc"));
-  CHECK(Router::is_async("GET", "/v1/token/abc"));
-  CHECK(Router::is_async("HEAD", "/v1/token/abc?x=1"));
-  CHECK_FALSE(Router::is_async("GET", "/v1/connections/abc"));
-  CHECK_FALSE(Router::is_async("GET", "/nope"));
-  CHECK_FALSE(Router::is_blocking("GET", "/v1/connections/abc"));
-  CHECK_FALSE(Router::is_blocking("HEAD", "/v1/providers"));
+  auto blocking = [](std::string_view method, std::string_view target) {
+    const server::RouteInfo* route = Router::route_for(method, target);
+    return route != nullptr && route->blocking;
+  };
+  auto async = [](std::string_view method, std::string_view target) {
+    const server::RouteInfo* route = Router::route_for(method, target);
+    return route != nullptr && route->async;
+  };
+  CHECK(blocking("DELETE", "/v1/providers/x"));
+  CHECK(blocking("DELETE", "/v1/connections/c?x=1"));
+  CHECK_FALSE(blocking("GET", "/v1/token/abc"));
+  CHECK(async("GET", "/v1/token/abc?x=1"));
+  // HEAD does not read credentials: no route serves it there.
+  CHECK(Router::route_for("HEAD", "/v1/token/abc") == nullptr);
+  CHECK_FALSE(async("GET", "/v1/connections/abc"));
+  CHECK_FALSE(async("GET", "/nope"));
+  CHECK_FALSE(blocking("GET", "/v1/connections/abc"));
+  CHECK_FALSE(blocking("HEAD", "/v1/providers"));
   CHECK(Router::route_for("HEAD", "/v1/providers/x")->path == "/v1/providers/{name}");
   CHECK(Router::route_for("PUT", "/v1/providers/x") == nullptr);
 }
