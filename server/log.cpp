@@ -1,14 +1,13 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "log.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 
 #include "nexus/clock.hpp"
@@ -29,13 +28,46 @@ void write_all(int fd, const char* data, std::size_t size) noexcept {
   }
 }
 
-// Lines up to PIPE_BUF bytes are written with no lock held: one write(2)
-// each, which the kernel keeps whole on a pipe and on a file. stdio's lock,
-// held across its write, made busy I/O threads queue (and sleep) behind each
-// other. A longer line (a long request path, say) may be split on a pipe,
-// so it is written alone: the exclusive lock waits for the short writes in
-// progress and keeps new ones out.
-std::shared_mutex long_line_mu;
+// Lines up to PIPE_BUF bytes are written under a shared lock, so they never
+// wait for each other: one write(2) each, which the kernel keeps whole on a
+// pipe and on a file. (stdio's lock, held across its write, made busy I/O
+// threads queue and sleep behind each other.) A longer line (a long error
+// message, say) may be split on a pipe, so it is written alone, under the
+// exclusive lock. The lock prefers its exclusive side: glibc's default (and
+// so std::shared_mutex's) would let a steady stream of short lines keep a
+// long one waiting indefinitely.
+class LineLock {
+ public:
+  LineLock() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~LineLock() { pthread_rwlock_destroy(&lock_); }
+  LineLock(const LineLock&) = delete;
+  LineLock& operator=(const LineLock&) = delete;
+
+  // Writes `data` holding the lock, shared or exclusive.
+  void write(const std::string& data, bool exclusive) noexcept {
+    if (exclusive) {
+      pthread_rwlock_wrlock(&lock_);
+    } else {
+      pthread_rwlock_rdlock(&lock_);
+    }
+    write_all(STDOUT_FILENO, data.data(), data.size());
+    pthread_rwlock_unlock(&lock_);
+  }
+
+ private:
+  pthread_rwlock_t lock_;
+};
+
+LineLock& line_lock() {
+  static LineLock lock;
+  return lock;
+}
 
 }  // namespace
 
@@ -45,13 +77,7 @@ void write_log_line(std::string_view line) noexcept {
     buf.reserve(line.size() + 1);
     buf.append(line);
     buf += '\n';
-    if (buf.size() <= PIPE_BUF) {
-      std::shared_lock lock(long_line_mu);
-      write_all(STDOUT_FILENO, buf.data(), buf.size());
-    } else {
-      std::unique_lock lock(long_line_mu);
-      write_all(STDOUT_FILENO, buf.data(), buf.size());
-    }
+    line_lock().write(buf, /*exclusive=*/buf.size() > PIPE_BUF);
   } catch (...) {
     // Logging must not take the server down.
   }

@@ -11,7 +11,7 @@ namespace nexus::server {
 
 // Writes `line` and a newline to stdout (file descriptor 1, past stdio's
 // buffer) in one write(2), so that lines written by several threads stay
-// whole without queueing on a lock. Never throws.
+// whole; lines up to PIPE_BUF bytes do not wait for each other. Never throws.
 void write_log_line(std::string_view line) noexcept;
 
 // Writes {"time": now (RFC 3339), "level": level, "msg": msg, ...fields}.
