@@ -17,13 +17,11 @@
 #include <vector>
 
 #include "storage/sqlite/sealed_census.hpp"
+#include "storage/storage_common.hpp"
 
 namespace nexus {
 
 namespace {
-
-constexpr std::string_view kMemoryUrl = "memory:";
-constexpr std::string_view kSqliteScheme = "sqlite:";
 
 // Writes all of `text` to a new file `path` (mode 0600, must not exist) and
 // syncs it.
@@ -151,12 +149,9 @@ std::int64_t SealedCensus::total() const {
 }
 
 Result<SealedCensus> census_sealed_values(std::string_view database_url) {
-  if (database_url == kMemoryUrl) return SealedCensus{};
-  if (database_url.starts_with(kSqliteScheme) && database_url.size() > kSqliteScheme.size()) {
-    return sqlite::read_only_census(std::string(database_url.substr(kSqliteScheme.size())));
-  }
-  return Status(ErrorCode::kValidationFailed, "database must be \"memory:\" or \"sqlite:PATH\"",
-                "database");
+  if (Status s = check_storage_url(database_url); !s.ok()) return s;
+  if (database_url == detail::kMemoryUrl) return SealedCensus{};
+  return sqlite::read_only_census(std::string(database_url.substr(detail::kSqliteScheme.size())));
 }
 
 Status check_keyring_covers(const SealedCensus& census, const Keyring& keyring) {

@@ -11,8 +11,8 @@
 namespace nexus {
 namespace {
 
-constexpr std::string_view kMemoryUrl = "memory:";
-constexpr std::string_view kSqliteScheme = "sqlite:";
+using detail::kMemoryUrl;
+using detail::kSqliteScheme;
 
 Status bad_url() {
   return Status(ErrorCode::kValidationFailed, "database must be \"memory:\" or \"sqlite:PATH\"",

@@ -12,6 +12,10 @@
 
 namespace nexus::detail {
 
+// The storage URLs check_storage_url accepts: "memory:" and "sqlite:PATH".
+inline constexpr std::string_view kMemoryUrl = "memory:";
+inline constexpr std::string_view kSqliteScheme = "sqlite:";
+
 inline Status provider_not_found() {
   return Status(ErrorCode::kProviderNotFound, "no provider of that name in this workspace");
 }
