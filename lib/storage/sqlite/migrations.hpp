@@ -131,6 +131,10 @@ CREATE TABLE provider_discovery (
 );
 CREATE INDEX provider_discovery_by_expiry ON provider_discovery (expires_at);
 )sql"},
+    // The backfill below schedules a document whose last refresh failed at
+    // that attempt's time, not at its backoff's retry_at (which only the
+    // JSON of last_error holds): after the upgrade each such provider is
+    // refetched once, then its backoff applies again.
     {5, "discovery refresh schedule", R"sql(
 -- When the library next refetches the document on its own
 -- (next_refresh_at(DiscoveryState)): the document's expires_at after a
