@@ -171,10 +171,21 @@ struct KeyService::Impl {
     if (read.ok()) stored = std::move(read).value();
     if (cache_ttl.count() > 0) {
       std::unique_lock lock(cache_mu);
-      if (cache.size() >= max_cached_keys) cache.clear();
+      if (cache.size() >= max_cached_keys) make_room(now);
       cache.insert_or_assign(id, CachedKey{stored, now});
     }
     return stored;
+  }
+
+  // Frees the full cache: drops what has expired and what says "no such
+  // key" first, so that a caller presenting made-up keys (which it can do
+  // without any key) cannot flush the records of real ones; starts over only
+  // if real keys alone fill it. REQUIRES: cache_mu held exclusively.
+  void make_room(Steady::time_point now) const {
+    std::erase_if(cache, [&](const auto& entry) {
+      return !entry.second.stored || now - entry.second.read_at >= cache_ttl;
+    });
+    if (cache.size() >= max_cached_keys) cache.clear();
   }
 
   void forget(std::string_view id) const {

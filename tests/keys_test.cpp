@@ -256,6 +256,30 @@ TEST_CASE("unknown key ids are cached like known ones, under the same bound", "[
   CHECK((*cached)->authenticate(mine).ok());
 }
 
+TEST_CASE("made-up key ids cannot flush the cached records of real keys", "[keys]") {
+  Fixture f;
+  auto cached = KeyService::open({.storage = f.storage.get(),
+                                  .clock = &f.clock,
+                                  .cache_ttl = std::chrono::hours(1),
+                                  .max_cached_keys = 3});
+  REQUIRE(cached.ok());
+  auto issued = f.keys->create(f.ctx, "acme", Role::kAgent);
+  REQUIRE(issued.ok());
+  REQUIRE((*cached)->authenticate(issued->text).ok());  // its record is cached now
+  // Revoked behind the cached service's back: it goes on accepting the key
+  // for as long as the record stays cached, which shows the record is there.
+  REQUIRE(f.keys->revoke(f.ctx, issued->key.id).ok());
+  for (int i = 0; i < 10; ++i) {
+    CHECK_FALSE((*cached)->authenticate("made-up-" + std::to_string(i)).ok());
+  }
+  CHECK((*cached)->authenticate(issued->text).ok());
+  // A service without the cache sees the revocation.
+  auto uncached = KeyService::open(
+      {.storage = f.storage.get(), .clock = &f.clock, .cache_ttl = std::chrono::milliseconds(0)});
+  REQUIRE(uncached.ok());
+  CHECK((*uncached)->authenticate(issued->text).status().code() == ErrorCode::kUnauthorized);
+}
+
 TEST_CASE("the hashing key is generated once and kept in storage", "[keys]") {
   Fixture f;
   auto issued = f.keys->create(f.ctx, "acme", Role::kAgent);

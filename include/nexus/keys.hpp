@@ -122,8 +122,9 @@ struct KeyServiceOptions {
   // another process may be refused for this long if its id was presented
   // just before. Zero: read storage every time.
   std::chrono::milliseconds cache_ttl{1000};
-  // Key ids cached at most (known and unknown alike); beyond it the cache
-  // starts over.
+  // Key ids cached at most (known and unknown alike). When it is full,
+  // expired entries and unknown ids are dropped first; it starts over only
+  // if known keys alone fill it.
   std::size_t max_cached_keys = 10000;
 };
 
