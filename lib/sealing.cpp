@@ -181,13 +181,16 @@ Result<std::shared_ptr<const Keyring>> reload_key_file(Vault& vault, Storage& st
                                                        const std::string& path) {
   Result<Keyring> loaded = Keyring::from_file(path);
   if (!loaded.ok()) return loaded.status();
-  auto fresh = std::make_shared<const Keyring>(std::move(loaded).value());
-  if (Status s = check_keyring_covers(storage, *fresh); !s.ok()) return s;
+  if (Status s = check_keyring_covers(storage, *loaded); !s.ok()) return s;
+  // A request that took the keyring before the swap may still seal under
+  // its primary and commit after any check: that key stays loaded (not as
+  // primary) until the next reload, by which time such requests are done.
   std::shared_ptr<const Keyring> before = vault.keyring();
-  vault.replace_keyring(fresh);
-  if (!check_keyring_covers(storage, *fresh).ok()) {
-    vault.replace_keyring(std::make_shared<const Keyring>(fresh->merged_with(*before)));
+  Keyring previous_primary = before->merged_with(Keyring());
+  for (const std::string& id : before->ids()) {
+    if (id != before->primary_id()) (void)previous_primary.remove(id);
   }
+  vault.replace_keyring(std::make_shared<const Keyring>(loaded->merged_with(previous_primary)));
   return vault.keyring();
 }
 

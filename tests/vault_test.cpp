@@ -396,6 +396,20 @@ TEST_CASE("reload_key_file swaps in the file's keys only when they open every st
     auto secret = registry.client_secret(RequestContext{}, "github");
     REQUIRE(secret.ok());
   }
+  SECTION("a file that drops the primary keeps it loaded until the next reload") {
+    // Nothing stored needs k1 here, so a file without it is accepted.
+    std::unique_ptr<Storage> empty = make_memory_storage();
+    Keyring k2 = Keyring::generate();
+    REQUIRE(write_key_file(path, k2).ok());
+    auto reloaded = reload_key_file(vault, *empty, path);
+    REQUIRE(reloaded.ok());
+    CHECK((*reloaded)->primary_id() == k2.primary_id());
+    CHECK((*reloaded)->contains(k1_id));  // the primary it replaced, for sealers in flight
+    // k1 is no longer the primary: the next reload lets it go.
+    auto again = reload_key_file(vault, *empty, path);
+    REQUIRE(again.ok());
+    CHECK((*again)->ids() == std::vector<std::string>{k2.primary_id()});
+  }
   SECTION("an unreadable file leaves the vault as it was") {
     auto reloaded = reload_key_file(vault, *storage, dir.file("missing"));
     REQUIRE_FALSE(reloaded.ok());

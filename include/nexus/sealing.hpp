@@ -125,13 +125,13 @@ Status check_keyring_covers(const SealedCensus& census, const Keyring& keyring);
 Status check_keyring_covers(Storage& storage, const Keyring& keyring);
 
 // SIGHUP in a running server: reads the key file at `path` again and makes
-// it vault's keyring as it is (keys it no longer lists are forgotten), unless
-// the stored values still need a key it lacks: then kValidationFailed (as
-// check_keyring_covers) and the vault keeps its keys. A value sealed under a
-// forgotten key between the check and the swap keeps its key: the vault then
-// holds the file's keys plus the old ones. Errors of Keyring::from_file
-// (the file unreadable or malformed) leave the vault unchanged. Returns the
-// keyring now in use.
+// it vault's keyring (keys it no longer lists are forgotten), unless the
+// stored values still need a key it lacks: then kValidationFailed (as
+// check_keyring_covers) and the vault keeps its keys. The vault's previous
+// primary stays loaded too, as a non-primary key, until the next reload: a
+// request that took the keyring before the swap may still seal under it.
+// Errors of Keyring::from_file (the file unreadable or malformed) leave the
+// vault unchanged. Returns the keyring now in use.
 Result<std::shared_ptr<const Keyring>> reload_key_file(Vault& vault, Storage& storage,
                                                        const std::string& path);
 
