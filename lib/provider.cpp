@@ -36,10 +36,6 @@ constexpr OptionalString kOptionalStrings[] = {
     {"category", &ProviderSpec::category, false},
 };
 
-// The members of a spec besides kOptionalStrings.
-constexpr std::string_view kSpecMembers[] = {"name",   "auth_type", "enable_discovery",
-                                             "scopes", "params",    "credential_schema"};
-
 // Members of Provider and of views that a spec may not set.
 constexpr std::string_view kServerManaged[] = {"id",         "workspace", "created_at",
                                                "updated_at", "version",   "client_secret_set",
@@ -75,13 +71,6 @@ std::string indexed(std::string_view base, std::size_t i) {
 }
 
 // ---- Structural parsing ----------------------------------------------------
-
-bool is_spec_member(std::string_view key) {
-  for (const OptionalString& f : kOptionalStrings) {
-    if (key == f.name) return true;
-  }
-  return contains(kSpecMembers, key);
-}
 
 // The error for a member that is not part of a spec, by name.
 Status not_a_spec_member(std::string_view key) {
@@ -617,7 +606,10 @@ Status check_provider_patch(const json::value& patch) {
   for (const json::key_value_pair& member : *object) {
     // Checked before merging: a misspelt member set to null would otherwise
     // erase nothing and pass unnoticed.
-    if (!is_spec_member(member.key())) return not_a_spec_member(member.key());
+    // read_member takes a null for every member of a spec (it clears) and
+    // names anything else; the one list of members is read_member's.
+    ProviderSpec unused;
+    if (Status s = read_member(member.key(), json::value(), unused); !s.ok()) return s;
     const json::object* schema =
         member.key() == "credential_schema" ? member.value().if_object() : nullptr;
     if (schema == nullptr) continue;
