@@ -30,10 +30,13 @@ DiscoveryRefreshReport DiscoveryRefresher::run_once() {
     std::lock_guard lock(mu_);
     return stopping_;
   };
-  // A provider that is skipped stays due; this pass visits it only once.
+  // A provider that is skipped stays due (and first in line); this pass
+  // visits it only once, and asks for that many more so that the skipped
+  // never crowd out the providers due behind them.
   std::set<std::string> visited;
   for (;;) {
-    Result<std::vector<Provider>> due = storage.providers_due_for_discovery(now, batch);
+    const std::size_t limit = batch + report.skipped;
+    Result<std::vector<Provider>> due = storage.providers_due_for_discovery(now, limit);
     if (!due.ok()) {
       report.status = due.status();
       return report;
@@ -56,7 +59,7 @@ DiscoveryRefreshReport DiscoveryRefresher::run_once() {
         ++report.skipped;
       }
     }
-    if (!visited_new || due->size() < batch) return report;
+    if (!visited_new || due->size() < limit) return report;
   }
 }
 

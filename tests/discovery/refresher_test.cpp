@@ -19,6 +19,7 @@
 #include "nexus/discovery_refresher.hpp"
 #include "nexus/registry.hpp"
 #include "nexus/storage.hpp"
+#include "storage/forwarding_storage.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
@@ -155,6 +156,48 @@ TEST_CASE("only due documents are refetched, in every workspace", "[discovery][r
   CHECK(f.http.urls() == std::vector<std::string>{kMetadataUrl, kOtherMetadataUrl, kMetadataUrl});
   CHECK(f.get("short", "acme").version == 2);
   CHECK(f.get("long") == other);
+}
+
+// Fails the first provider update it is asked for (as a database that was
+// briefly unavailable), passes everything else.
+class FirstUpdateFails final : public testing::ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+
+ protected:
+  Status intercept(Call call) override {
+    if (call != Call::kUpdateProvider || failed_) return Status::Ok();
+    failed_ = true;
+    return Status(ErrorCode::kUnavailable, "the database is locked");
+  }
+
+ private:
+  bool failed_ = false;
+};
+
+TEST_CASE("a provider skipped by a pass does not hide the ones due behind it",
+          "[discovery][refresher]") {
+  FirstUpdateFails storage(make_memory_storage());
+  testing::FakeClock clock;
+  FakeHttpClient http;
+  http.on_json(kMetadataUrl, document_for(kIssuer, kIssuer), 200,
+               {{"Cache-Control", "max-age=600"}});
+  ProviderRegistry registry(
+      RegistryOptions{.storage = &storage, .clock = &clock, .http_client = &http});
+  REQUIRE(registry.create(RequestContext{}, json(body("stuck", kIssuer).c_str())).ok());
+  clock.advance(1min);  // due a minute after "stuck"
+  REQUIRE(registry.create(RequestContext{}, json(body("behind", kIssuer).c_str())).ok());
+  clock.advance(1h);
+
+  // One provider per query: "stuck" comes first, its write fails, and it
+  // stays due (and first); "behind" must still be reached in this pass.
+  DiscoveryRefresher refresher(registry, DiscoveryRefresherOptions{.batch_size = 1});
+  DiscoveryRefreshReport report = refresher.run_once();
+  CHECK(report.status.ok());
+  CHECK(report.skipped == 1);
+  CHECK(report.refreshed == 1);
+  CHECK(registry.get(RequestContext{}, "behind")->version == 2);
+  CHECK(registry.get(RequestContext{}, "stuck")->version == 1);
 }
 
 TEST_CASE("a failed refresh keeps the last good endpoints and backs off exponentially",
