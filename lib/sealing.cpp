@@ -240,10 +240,16 @@ Result<ResealReport> reseal_under_primary(Storage& storage, const Vault& vault,
   // storage's order: ask for that many more each time.
   std::set<std::pair<std::string, std::string>> unreadable;  // (owner_id, field)
   bool complete = false;
+  // A run stopped by an error still records what its committed batches
+  // re-sealed (best effort: the storage may be what failed).
+  const auto stopped_by = [&](Status why) {
+    (void)audit_rotation(storage, options, primary, from_ids, report, false);
+    return why;
+  };
   for (;;) {
     Result<std::vector<EnvelopeRef>> listed =
         storage.envelopes_not_under(primary, batch + unreadable.size());
-    if (!listed.ok()) return listed.status();
+    if (!listed.ok()) return stopped_by(listed.status());
     const std::size_t known_unreadable = unreadable.size();
     std::vector<EnvelopeRef> refs;
     std::vector<std::string> replacement;
@@ -269,7 +275,7 @@ Result<ResealReport> reseal_under_primary(Storage& storage, const Vault& vault,
       break;
     }
     Result<std::size_t> replaced = storage.replace_envelopes(refs, replacement);
-    if (!replaced.ok()) return replaced.status();
+    if (!replaced.ok()) return stopped_by(replaced.status());
     // Per workspace, what was asked: the storage reports only the total,
     // so values found changed meanwhile (rare) count there too.
     for (const EnvelopeRef& ref : refs) {

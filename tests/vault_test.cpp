@@ -8,9 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include "nexus/audit.hpp"
 #include "nexus/registry.hpp"
 #include "nexus/sealing.hpp"
 #include "nexus/storage.hpp"
+#include "storage/forwarding_storage.hpp"
 #include "test_support.hpp"
 
 namespace nexus {
@@ -415,6 +417,45 @@ TEST_CASE("reload_key_file swaps in the file's keys only when they open every st
     REQUIRE_FALSE(reloaded.ok());
     CHECK(vault.keyring()->primary_id() == k1_id);
   }
+}
+
+// Fails every replace_envelopes after the first (a database gone away
+// mid-rotation).
+class SecondReplaceFails final : public testing::ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+
+ protected:
+  Status intercept(Call call) override {
+    if (call != Call::kReplaceEnvelopes || replaces_++ == 0) return Status::Ok();
+    return Status(ErrorCode::kUnavailable, "the database is locked");
+  }
+
+ private:
+  int replaces_ = 0;
+};
+
+TEST_CASE("a rotation stopped by an error audits the batches it committed", "[vault][rotation]") {
+  SecondReplaceFails storage(make_memory_storage());
+  Vault vault(ring_of(Keyring::generate()));
+  const std::string k1_id = vault.keyring()->primary_id();
+  ProviderRegistry registry({.storage = &storage, .vault = &vault});
+  REQUIRE(registry.create(RequestContext{}, testing::json(testing::kGithubJson)).ok());
+  auto second = testing::json(testing::kGithubJson);
+  second.as_object()["name"] = "github-2";
+  REQUIRE(registry.create(RequestContext{}, second).ok());
+  vault.replace_keyring(ring_of(vault.keyring()->rotated()));
+
+  auto run = reseal_under_primary(storage, vault, {.batch = 1});
+  REQUIRE_FALSE(run.ok());
+  CHECK(run.status().code() == ErrorCode::kUnavailable);
+  auto page = AuditLog(storage).query("default", {.event_type = "master_key.rotated"});
+  REQUIRE(page.ok());
+  REQUIRE(page->events.size() == 1);
+  auto data = testing::json(page->events[0].data.c_str()).as_object();
+  CHECK(data.at("resealed") == 1);
+  CHECK(data.at("rotation_complete") == false);
+  CHECK(data.at("from_key_ids") == boost::json::array{boost::json::string(k1_id)});
 }
 
 }  // namespace
