@@ -496,6 +496,21 @@ TEST_CASE("the sealed census reads an older-schema database without changing a b
   }
 }
 
+TEST_CASE(
+    "the sealed census refuses a file that is not a database, naming it, and leaves it as it was",
+    "[connections][sqlite][census]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("garbage.db");
+  std::ofstream(path) << std::string(4096, 'x');
+  auto census = census_sealed_values("sqlite:" + path);
+  REQUIRE_FALSE(census.ok());
+  CHECK(census.status().code() == ErrorCode::kUnavailable);
+  CHECK_THAT(census.status().message(), Catch::Contains(path));
+  std::ifstream in(path);
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == std::string(4096, 'x'));
+  CHECK(files_in(dir.path()) == std::set<std::string>{"garbage.db"});
+}
+
 TEST_CASE("a malformed envelope is reported by place, does not block, and reads unreadable",
           "[connections][sqlite][census]") {
   World w;

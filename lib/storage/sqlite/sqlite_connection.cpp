@@ -119,7 +119,8 @@ std::optional<std::string> Statement::optional_text(int column) const {
 std::int64_t Statement::integer(int column) const { return sqlite3_column_int64(stmt_, column); }
 
 std::unique_ptr<Connection> Connection::open(const std::string& path, Mode mode, int& rc) {
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  int flags = (mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+              SQLITE_OPEN_NOMUTEX;
   if (mode == Mode::kReadWriteCreate) flags |= SQLITE_OPEN_CREATE;
   sqlite3* raw = nullptr;
   rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);

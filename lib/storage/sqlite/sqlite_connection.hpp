@@ -92,7 +92,7 @@ class Statement {
 // owner makes sure one thread at a time uses it (see SqliteStorage).
 class Connection {
  public:
-  enum class Mode { kReadWrite, kReadWriteCreate };
+  enum class Mode { kReadOnly, kReadWrite, kReadWriteCreate };
 
   // Opens `path` with SQLITE_OPEN_NOMUTEX (the owner serialises access) and
   // extended result codes. On failure, the SQLite result code.

@@ -38,6 +38,7 @@
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/provider_cache.hpp"
 #include "storage/sqlite/provider_columns.hpp"
+#include "storage/sqlite/schema.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/storage_common.hpp"
 
@@ -304,14 +305,9 @@ Result<ConnectionRecord> read_connection(const Statement& row) {
   return c;
 }
 
-// Every sealed value: (workspace, owner_kind, owner_id, field, envelope), in
-// a stable order. Plaintext (TEXT) client secrets are not envelopes.
-constexpr std::string_view kAllEnvelopes =
-    "SELECT workspace, 'provider', id, 'client_secret', client_secret FROM providers "
-    "WHERE typeof(client_secret) = 'blob' "
-    "UNION ALL SELECT c.workspace, 'connection', c.id, 'credentials.' || f.field, f.envelope "
-    "FROM connection_credentials f JOIN connections c ON c.id = f.connection_id "
-    "ORDER BY 2, 3, 4";
+// Every sealed value, in a stable order.
+const std::string kAllEnvelopes =
+    std::string(kProviderEnvelopes) + std::string(kCredentialEnvelopes) + " ORDER BY 2, 3, 4";
 
 // Rolls back whatever the connection still has open when it goes out of
 // scope: an error return, a failed COMMIT or an exception.
@@ -634,28 +630,6 @@ Status enable_wal(Connection& c, const std::string& path) {
 
 constexpr std::string_view kMigrateOperation = "migrate the database schema";
 
-// The highest applied schema version; 0 for a new database.
-Result<int> schema_version(Connection& c) {
-  int rc;
-  auto exists = c.prepare(
-      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'", rc);
-  if (!exists) return error_status(rc, kMigrateOperation);
-  rc = exists->step();
-  if (rc == SQLITE_DONE) return 0;
-  if (rc != SQLITE_ROW) return error_status(rc, kMigrateOperation);
-  auto max = c.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", rc);
-  if (!max) return error_status(rc, kMigrateOperation);
-  if ((rc = max->step()) != SQLITE_ROW) return error_status(rc, kMigrateOperation);
-  return static_cast<int>(max->integer(0));
-}
-
-Status schema_too_new(const std::string& path, int version) {
-  return Status(ErrorCode::kInternal,
-                "the database at '" + path + "' has schema version " + std::to_string(version) +
-                    ", newer than this version of Nexus knows (" +
-                    std::to_string(kLatestSchemaVersion) + "); upgrade Nexus to open it");
-}
-
 Status migration_failed(const Migration& m, int rc) {
   if (is_busy(rc)) return error_status(rc, kMigrateOperation);
   return Status(ErrorCode::kInternal, "schema migration " + std::to_string(m.version) + " (" +
@@ -669,7 +643,7 @@ Status migration_failed(const Migration& m, int rc) {
 // had a schema already was migrated.
 Status migrate(Connection& c, const std::string& path, bool& upgraded) {
   upgraded = false;
-  auto version = schema_version(c);
+  auto version = schema_version(c, kMigrateOperation);
   if (!version.ok()) return version.status();
   if (*version > kLatestSchemaVersion) return schema_too_new(path, *version);
   for (const Migration& m : kMigrations) {
@@ -679,7 +653,7 @@ Status migrate(Connection& c, const std::string& path, bool& upgraded) {
           "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
           "name TEXT NOT NULL, applied_at TEXT NOT NULL)");
       if (rc != SQLITE_OK) return migration_failed(m, rc);
-      auto current = schema_version(c);
+      auto current = schema_version(c, kMigrateOperation);
       if (!current.ok()) return current.status();
       if (*current > kLatestSchemaVersion) return schema_too_new(path, *current);
       if (*current >= m.version) return Status::Ok();
