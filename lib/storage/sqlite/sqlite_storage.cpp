@@ -673,13 +673,30 @@ Status migrate(Connection& c, const std::string& path, bool& upgraded) {
   return Status::Ok();
 }
 
+// Copies the write-ahead log into the database and truncates it, waiting up
+// to the connection's busy timeout. kUnavailable when a reader held on to the
+// log. REQUIRES: no transaction open on `c`.
+Status truncate_wal(Connection& c) {
+  constexpr std::string_view kOp = "checkpoint the write-ahead log";
+  int rc;
+  auto stmt = c.prepare("PRAGMA wal_checkpoint(TRUNCATE)", rc);
+  if (!stmt) return error_status(rc, kOp);
+  if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
+  // (busy, log frames, checkpointed frames): busy when a reader held on.
+  if (stmt->integer(0) != 0) {
+    return Status(ErrorCode::kUnavailable,
+                  "the write-ahead log is in use by a reader; checkpoint again later");
+  }
+  return Status::Ok();
+}
+
 // A migration that rebuilds a table writes it, and the pages it frees, to the
 // WAL, and the file keeps that size until a checkpoint truncates it. Tried
 // once without waiting: a reader in another process may hold it off, and the
 // log is then reused from its start after a later checkpoint instead.
 void try_truncate_wal(Connection& c, const SqliteOptions& options) {
   sqlite3_busy_timeout(c.handle(), 0);
-  c.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  (void)truncate_wal(c);
   sqlite3_busy_timeout(c.handle(), options.busy_timeout_ms);
 }
 
@@ -1269,19 +1286,9 @@ class SqliteStorage final : public Storage {
   }
 
   Status checkpoint() override {
-    constexpr std::string_view kOp = "checkpoint the write-ahead log";
-    return detail::without_exceptions(kOp, [&]() -> Status {
+    return detail::without_exceptions("checkpoint the write-ahead log", [&]() -> Status {
       std::lock_guard lock(writer_mu_);
-      int rc;
-      auto stmt = writer_->prepare("PRAGMA wal_checkpoint(TRUNCATE)", rc);
-      if (!stmt) return error_status(rc, kOp);
-      if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
-      // (busy, log frames, checkpointed frames): busy when a reader held on.
-      if (stmt->integer(0) != 0) {
-        return Status(ErrorCode::kUnavailable,
-                      "the write-ahead log is in use by a reader; checkpoint again later");
-      }
-      return Status::Ok();
+      return truncate_wal(*writer_);
     });
   }
 
