@@ -58,17 +58,23 @@ std::optional<std::string> setting(const std::map<std::string, std::string>& fla
   return std::nullopt;
 }
 
-// A thread count from 1 to kMaxThreads; `name` names the setting.
-Result<int> thread_count(const std::string& text, const char* name) {
-  int n = 0;
+// A whole number from 1 to `max`; `name` names the setting in the message,
+// `field` in the error's field.
+template <typename T>
+Result<T> number_up_to(const std::string& text, T max, const std::string& name,
+                       const std::string& field) {
+  T n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 1 ||
-      n > kMaxThreads) {
-    return config_error(std::string(name) + " \"" + text + "\" is not a number from 1 to " +
-                            std::to_string(kMaxThreads),
-                        name);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 1 || n > max) {
+    return config_error(name + " \"" + text + "\" is not a number from 1 to " + std::to_string(max),
+                        field);
   }
   return n;
+}
+
+// A thread count from 1 to kMaxThreads; `name` names the setting.
+Result<int> thread_count(const std::string& text, const char* name) {
+  return number_up_to(text, kMaxThreads, name, name);
 }
 
 }  // namespace
@@ -196,8 +202,8 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
   } else {
     return config_error(kUsage, "");
   }
-  const bool takes_id = cmd.action == KeysCommand::Action::kRevoke ||
-                        cmd.action == KeysCommand::Action::kDropMaster;
+  const bool takes_id =
+      cmd.action == KeysCommand::Action::kRevoke || cmd.action == KeysCommand::Action::kDropMaster;
   auto flags = parse_flags(rest, known, takes_id ? &positional : nullptr);
   if (!flags.ok()) return flags.status();
   cmd.database =
@@ -226,15 +232,9 @@ Result<KeysCommand> parse_keys_command(const std::vector<std::string>& args, con
     cmd.key_id = positional[0];
   }
   if (auto batch = setting(*flags, "batch", env, nullptr)) {
-    std::size_t n = 0;
-    auto [end, ec] = std::from_chars(batch->data(), batch->data() + batch->size(), n);
-    if (batch->empty() || ec != std::errc() || end != batch->data() + batch->size() || n < 1 ||
-        n > kMaxResealBatch) {
-      return config_error(
-          "--batch \"" + *batch + "\" is not a number from 1 to " + std::to_string(kMaxResealBatch),
-          "batch");
-    }
-    cmd.reseal_batch = n;
+    auto n = number_up_to<std::size_t>(*batch, kMaxResealBatch, "--batch", "batch");
+    if (!n.ok()) return n.status();
+    cmd.reseal_batch = *n;
   }
   cmd.master_key = env("NEXUS_MASTER_KEY");
   cmd.master_key_file = setting(*flags, "master-key-file", env, "NEXUS_MASTER_KEY_FILE");
