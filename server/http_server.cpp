@@ -334,21 +334,22 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
       HttpResponse response = self.respond(job->request, job->route, job->start);
-      net::post(self.stream_.get_executor(),
-                [s = job->session, response = std::move(response), version = job->version,
-                 keep_alive = job->keep_alive, head = job->request.method == "HEAD",
-                 secret = job->route->secret_response]() mutable {
-                  s->send(std::move(response), version, keep_alive && !s->server_.stopping(), false,
-                          head, secret);
-                });
+      net::post(self.stream_.get_executor(), [job, response = std::move(response)]() mutable {
+        job->session->reply(*job, std::move(response));
+      });
     });
+  }
+
+  // Sends the answer to `job`'s request. On this session's strand.
+  void reply(const Job& job, HttpResponse response) {
+    send(std::move(response), job.version, job.keep_alive && !server_.stopping(), false,
+         job.request.method == "HEAD", job.route->secret_response);
   }
 
   // A request whose answer comes later, from another thread: the job keeps
   // this session and the io_context alive until it is answered.
   std::shared_ptr<Job> make_job(HttpRequest request, const RouteInfo* route,
-                                SteadyClock::time_point start, unsigned version,
-                                bool keep_alive) {
+                                SteadyClock::time_point start, unsigned version, bool keep_alive) {
     return std::make_shared<Job>(Job{.session = shared_from_this(),
                                      .work = net::make_work_guard(server_.ioc),
                                      .request = std::move(request),
@@ -374,8 +375,7 @@ class Session : public std::enable_shared_from_this<Session> {
         Session& self = *job->session;
         self.router().finish(job->request, response, SteadyClock::now() - job->start);
         wipe_request(job->request, job->route->secret_request);
-        self.send(std::move(response), job->version, job->keep_alive && !self.server_.stopping(),
-                  false, job->request.method == "HEAD", job->route->secret_response);
+        self.reply(*job, std::move(response));
       });
     });
     // The key has been checked; the answer comes later, on this strand, so
