@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "detail/encoding.hpp"
-#include "nexus/json.hpp"
 #include "nexus/audit.hpp"
+#include "nexus/json.hpp"
 
 namespace nexus {
 namespace {
@@ -329,25 +329,19 @@ void ConnectionService::credentials_async(
     std::function<void(Result<ConnectionCredentials>)> done;
   };
   std::shared_ptr<Pending> pending;
+  std::function<void(Status)> appended;
   try {
     pending = std::make_shared<Pending>();
     pending->read.emplace(prepare_read(ctx, id));
-  } catch (...) {
-    try {
-      done(unexpected_read_failure());
-    } catch (...) {
-    }
-    return;
-  }
-  pending->done = std::move(done);
-  std::function<void(Status)> appended;
-  try {
+    pending->done = std::move(done);  // cannot throw
     appended = [pending](Status s) {
       pending->done(finish_read(std::move(pending->read->result), s));
     };
   } catch (...) {
+    // Out of memory: `done` is wherever the move above left it.
+    auto& answer = pending && pending->done ? pending->done : done;
     try {
-      pending->done(unexpected_read_failure());
+      answer(unexpected_read_failure());
     } catch (...) {
     }
     return;

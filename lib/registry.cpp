@@ -1,21 +1,21 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "nexus/registry.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <sodium.h>
 
 #include <array>
+#include <boost/json/serialize.hpp>
 #include <cassert>
 #include <mutex>
 #include <thread>
 
 #include "detail/discovery_state.hpp"
 #include "detail/encoding.hpp"
+#include "detail/no_throw.hpp"
 #include "nexus/audit.hpp"
 #include "nexus/keys.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
-#include "storage/storage_common.hpp"
 
 namespace nexus {
 namespace {
@@ -57,7 +57,9 @@ constexpr std::string_view kClientSecretField = "client_secret";
 constexpr std::size_t kSealBatch = 100;
 
 SealContext secret_place(const Provider& p) {
-  return SealContext{.workspace = p.workspace, .owner_kind = "provider", .owner_id = p.id,
+  return SealContext{.workspace = p.workspace,
+                     .owner_kind = "provider",
+                     .owner_id = p.id,
                      .field = kClientSecretField};
 }
 
@@ -258,10 +260,10 @@ Result<Provider> ProviderRegistry::create_impl(const RequestContext& ctx, Provid
                                 provider.created_at, data);
   if (Status s = options_.storage->insert_provider(provider, std::move(event)); !s.ok()) {
     if (s.code() == ErrorCode::kProviderExists) {
-      return Status(ErrorCode::kProviderExists,
-                    "a provider named \"" + provider.spec.name +
-                        "\" already exists in this workspace",
-                    "name");
+      return Status(
+          ErrorCode::kProviderExists,
+          "a provider named \"" + provider.spec.name + "\" already exists in this workspace",
+          "name");
     }
     return s;
   }
@@ -282,8 +284,7 @@ Result<ProviderPage> ProviderRegistry::list_impl(const RequestContext& ctx,
   std::size_t limit = page.limit == 0 ? options_.default_page_size : page.limit;
   if (limit > options_.max_page_size) {
     return Status(ErrorCode::kValidationFailed,
-                  "limit must be between 1 and " + std::to_string(options_.max_page_size),
-                  "limit");
+                  "limit must be between 1 and " + std::to_string(options_.max_page_size), "limit");
   }
   ProviderListQuery query{.workspace = ctx.workspace,
                           .auth_type = filter.auth_type,
@@ -367,8 +368,9 @@ Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::st
       wipe(*spec->client_secret);
       spec->client_secret.reset();  // the same secret again: nothing to store
     }
-    const bool new_secret = spec->client_secret.has_value() &&
-                            (had_sealed_secret || spec->client_secret != current->spec.client_secret);
+    const bool new_secret =
+        spec->client_secret.has_value() &&
+        (had_sealed_secret || spec->client_secret != current->spec.client_secret);
     if (!new_secret && spec.value() == current->spec) return current;  // nothing to store
     Result<std::optional<DiscoveryState>> discovery =
         discovery_after_patch(current.value(), spec.value(), fetched, serial);
@@ -383,7 +385,7 @@ Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::st
     if (new_secret) {
       changes[kClientSecretField] = {
           {"from", had_sealed_secret || current->spec.client_secret ? boost::json::value(kRedacted)
-                                                                     : nullptr},
+                                                                    : nullptr},
           {"to", kRedacted}};
     }
     seal_secret(*options_.vault, updated);  // also a secret an older version left in clear
@@ -426,8 +428,7 @@ Status ProviderRegistry::remove_impl(const RequestContext& ctx, std::string_view
     if (s.code() == ErrorCode::kProviderNotFound) return not_found(name);
     if (s.code() != ErrorCode::kVersionConflict || expected_version.conditional()) return s;
   }
-  return Status(ErrorCode::kUnavailable, "the provider is changing too often to delete; retry",
-                "");
+  return Status(ErrorCode::kUnavailable, "the provider is changing too often to delete; retry", "");
 }
 
 Result<std::int64_t> ProviderRegistry::count_impl(const RequestContext& ctx) {
@@ -491,8 +492,10 @@ Result<std::size_t> ProviderRegistry::seal_plaintext_secrets_impl() {
     std::size_t progress = 0;
     for (Provider& p : batch.value()) {
       seal_secret(*options_.vault, p);  // in place: no copy of the plaintext
-      RequestContext ctx{.workspace = p.workspace, .actor = std::nullopt,
-                         .caller_ip = "", .user_agent = "nexus (startup)"};
+      RequestContext ctx{.workspace = p.workspace,
+                         .actor = std::nullopt,
+                         .caller_ip = "",
+                         .user_agent = "nexus (startup)"};
       boost::json::object data{{"field", kClientSecretField}, {"version", p.version}};
       // The configuration is unchanged, so the version stays.
       Status s = options_.storage->update_provider(

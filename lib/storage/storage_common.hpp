@@ -8,6 +8,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "detail/no_throw.hpp"
 #include "nexus/status.hpp"
 
 namespace nexus::detail {
@@ -48,22 +49,6 @@ inline Status connection_id_taken() {
 // An event without one is refused: it could not be told apart in an export.
 inline Status audit_event_without_id() {
   return Status(ErrorCode::kInternal, "an audit event needs an id");
-}
-
-// Runs `body` (returning Status or Result<T>) and turns any exception into
-// kInternal: no exception may leave a Storage method.
-template <typename F>
-auto without_exceptions(std::string_view operation, F&& body) noexcept -> decltype(body()) {
-  try {
-    return body();
-  } catch (...) {
-    try {
-      return Status(ErrorCode::kInternal,
-                    "unexpected storage failure while trying to " + std::string(operation));
-    } catch (...) {
-      std::terminate();  // out of memory even for the message
-    }
-  }
 }
 
 }  // namespace nexus::detail
