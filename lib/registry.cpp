@@ -357,8 +357,24 @@ Result<Provider> ProviderRegistry::patch_impl(const RequestContext& ctx, std::st
     }
 
     boost::json::value merged = spec_to_json(current->spec);
+    Result<ProviderSpec> spec = Status(ErrorCode::kInternal, "not parsed");
+    // The plaintext copies of a new client_secret this attempt makes (in
+    // `merged`, in `spec`) are wiped however it ends; the one that reaches
+    // `updated` is wiped by seal_secret.
+    struct WipeCopies {
+      boost::json::value& merged;
+      Result<ProviderSpec>& spec;
+      ~WipeCopies() {
+        if (auto* o = merged.if_object()) {
+          if (auto* v = o->if_contains(kClientSecretField); v != nullptr && v->is_string()) {
+            sodium_memzero(v->get_string().data(), v->get_string().size());
+          }
+        }
+        if (spec.ok() && spec->client_secret) wipe(*spec->client_secret);
+      }
+    } wipe_copies{merged, spec};
     if (Status s = apply_merge_patch(merged, merge_patch); !s.ok()) return s;
-    Result<ProviderSpec> spec = parse_provider_spec(merged);
+    spec = parse_provider_spec(merged);
     if (!spec.ok()) return spec.status();
     ValidationOptions patch_opts = vopts;
     patch_opts.client_secret_sealed = had_sealed_secret;
