@@ -177,6 +177,41 @@ Status check_keyring_covers(Storage& storage, const Keyring& keyring) {
                               keyring);
 }
 
+Result<PreparedMasterKeys> prepare_master_keys(const MasterKeySource& source,
+                                               std::string_view database_url) {
+  const bool ephemeral =
+      !source.key_base64 && !source.key_file && database_url == detail::kMemoryUrl;
+  // A memory database with no key given: a key that lives as long as its data.
+  Result<LoadedKeyring> loaded =
+      ephemeral ? LoadedKeyring{Keyring::generate(), "memory", false} : load_master_keys(source);
+  if (!loaded.ok()) return loaded.status();
+  Result<SealedCensus> census = census_sealed_values(database_url);
+  if (!census.ok()) return census.status();
+  if (loaded->generated && census->total() > 0) {
+    return Status(ErrorCode::kValidationFailed,
+                  "the database holds " + std::to_string(census->total()) +
+                      " sealed values but no master key was given and " + loaded->origin +
+                      " does not exist: restore that file, or set NEXUS_MASTER_KEY or "
+                      "NEXUS_MASTER_KEY_FILE to the keys that sealed them",
+                  "master_key");
+  }
+  if (Status s = check_keyring_covers(census.value(), loaded->keyring); !s.ok()) return s;
+  if (loaded->generated) {
+    if (Status s = create_key_file(loaded->origin, loaded->keyring); !s.ok()) return s;
+  }
+  PreparedMasterKeys out{.keyring = std::move(loaded->keyring),
+                         .origin = loaded->origin,
+                         .created_key_file = loaded->generated,
+                         .reloadable_file = std::nullopt,
+                         .census = std::move(census).value()};
+  if (source.key_file) {
+    out.reloadable_file = source.key_file;
+  } else if (!source.key_base64 && !ephemeral) {
+    out.reloadable_file = out.origin;  // the default file, read or just created
+  }
+  return out;
+}
+
 Result<std::shared_ptr<const Keyring>> reload_key_file(Vault& vault, Storage& storage,
                                                        const std::string& path) {
   Result<Keyring> loaded = Keyring::from_file(path);

@@ -87,24 +87,17 @@ void scrub_secret_environment() {
   }
 }
 
-// The keyring that seals client secrets: NEXUS_MASTER_KEY or
-// NEXUS_MASTER_KEY_FILE; without either, the default database uses
-// var/master.key (generated in memory on first start, written by serve()
-// once the database is known to need it) and the memory database a key that
-// lives as long as its data. Consumes `master_key` (wiped).
-Result<LoadedKeyring> load_keyring(const ServeConfig& config,
-                                   std::optional<std::string>& master_key) {
-  if (!master_key && !config.master_key_file && config.database == "memory:") {
-    return LoadedKeyring{Keyring::generate(), "memory", false};
-  }
+// Where the master keys come from: NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE;
+// without either, the default database uses var/master.key (see
+// prepare_master_keys). Consumes `master_key`.
+MasterKeySource master_key_source(const ServeConfig& config,
+                                  std::optional<std::string>& master_key) {
   MasterKeySource source{.key_base64 = std::move(master_key),
                          .key_file = config.master_key_file,
                          .default_file = std::string(kDefaultMasterKeyFile),
                          .generate_default = config.database == kDefaultDatabase};
   master_key.reset();
-  auto loaded = load_master_keys(source);
-  if (source.key_base64) wipe(*source.key_base64);
-  return loaded;
+  return source;
 }
 
 boost::json::array key_ids_json(const Keyring& ring) {
@@ -131,15 +124,6 @@ void report_malformed(const std::vector<SealedPlace>& malformed) {
     log_event("warn", "more malformed sealed values not listed",
               {{"count", malformed.size() - kMaxListed}});
   }
-}
-
-// The key file a running server reads again (SIGHUP, or an envelope under a
-// key id it lacks); none when the key came from NEXUS_MASTER_KEY.
-std::optional<std::string> reloadable_key_file(const ServeConfig& config,
-                                               const LoadedKeyring& loaded) {
-  if (config.master_key_file) return config.master_key_file;
-  if (loaded.origin == kDefaultMasterKeyFile) return loaded.origin;
-  return std::nullopt;
 }
 
 // SIGHUP: the key file, read again, becomes the keyring (reload_key_file).
@@ -187,36 +171,22 @@ int serve(const std::vector<std::string>& args) {
   // The master keys are checked against the stored values before anything is
   // written: a refused start leaves the database (even at an older schema)
   // and the key file exactly as they were.
-  auto keyring = load_keyring(config.value(), config->master_key);
-  if (!keyring.ok()) return fail(kExitConfig, "", keyring.status());
-  auto census = census_sealed_values(config->database);
-  if (!census.ok()) {
-    return fail(
-        kExitRuntime,
-        "cannot read database \"" + redact_storage_url(config->database) + "\": ", census.status());
+  MasterKeySource source = master_key_source(config.value(), config->master_key);
+  auto keys = prepare_master_keys(source, config->database);
+  if (source.key_base64) wipe(*source.key_base64);
+  if (!keys.ok()) {
+    // A key or key file that does not fit the database is configuration; a
+    // database or key file that cannot be read or written is not.
+    const bool config_error = keys.status().code() == ErrorCode::kValidationFailed;
+    return fail(config_error ? kExitConfig : kExitRuntime, "", keys.status());
   }
-  if (keyring->generated && census->total() > 0) {
-    return fail(kExitConfig, "",
-                Status(ErrorCode::kValidationFailed,
-                       "the database holds " + std::to_string(census->total()) +
-                           " sealed values but no master key was given and " + keyring->origin +
-                           " does not exist: restore that file, or set NEXUS_MASTER_KEY or "
-                           "NEXUS_MASTER_KEY_FILE to the keys that sealed them",
-                       "master_key"));
-  }
-  if (Status s = check_keyring_covers(census.value(), keyring->keyring); !s.ok()) {
-    return fail(kExitConfig, "", s);
-  }
-  if (keyring->generated) {
-    if (Status s = create_key_file(keyring->origin, keyring->keyring); !s.ok()) {
-      return fail(kExitRuntime, "", s);
-    }
+  if (keys->created_key_file) {
     std::fprintf(stderr,
                  "nexus: WARNING: created the master key file %s (mode 0600) to seal secrets; "
                  "in production, supply NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE\n",
-                 keyring->origin.c_str());
+                 keys->origin.c_str());
   }
-  report_malformed(census->malformed);
+  report_malformed(keys->census.malformed);
 
   auto db = open_database(config->database);
   if (!db.ok()) return fail(kExitRuntime, "", db.status());
@@ -225,7 +195,7 @@ int serve(const std::vector<std::string>& args) {
   // A rotation run elsewhere (`nexus keys rotate-master`) adds a key to the
   // file: the first envelope under it makes the vault read the file again
   // (at most once a second), and SIGHUP does so at once.
-  const std::optional<std::string> key_file = reloadable_key_file(config.value(), *keyring);
+  const std::optional<std::string>& key_file = keys->reloadable_file;
   VaultOptions vault_options;
   if (key_file) {
     vault_options.reload = [path = *key_file](std::string_view missing) -> Result<Keyring> {
@@ -243,8 +213,7 @@ int serve(const std::vector<std::string>& args) {
       return ring;
     };
   }
-  Vault vault(std::make_shared<const Keyring>(std::move(keyring->keyring)),
-              std::move(vault_options));
+  Vault vault(std::make_shared<const Keyring>(std::move(keys->keyring)), std::move(vault_options));
 
   std::optional<std::string_view> configured;
   if (config->api_key) configured = *config->api_key;

@@ -406,6 +406,62 @@ TEST_CASE("a keyring missing a key the database uses is refused, and nothing is 
   CHECK(file_bytes(w.path) == before);
 }
 
+TEST_CASE("prepare_master_keys: a start's keys are checked before anything is written",
+          "[connections][sqlite][startup]") {
+  testing::TempDir dir;
+  const std::string key_file = dir.file("var/master.key");
+  MasterKeySource fresh{.default_file = key_file, .generate_default = true};
+
+  SECTION("memory: a key that lives in memory, nothing to reload, no file") {
+    auto keys = prepare_master_keys(MasterKeySource{}, "memory:");
+    REQUIRE(keys.ok());
+    CHECK_FALSE(keys->created_key_file);
+    CHECK_FALSE(keys->reloadable_file);
+    CHECK_FALSE(std::filesystem::exists(key_file));
+  }
+  SECTION("a new database: the default key file is created, 0600, and reloadable") {
+    auto keys = prepare_master_keys(fresh, "sqlite:" + dir.file("new.db"));
+    REQUIRE(keys.ok());
+    CHECK(keys->created_key_file);
+    CHECK(keys->reloadable_file == key_file);
+    CHECK(keys->census.total() == 0);
+    CHECK((std::filesystem::status(key_file).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    auto read_back = Keyring::from_file(key_file);
+    REQUIRE(read_back.ok());
+    CHECK(read_back->primary_id() == keys->keyring.primary_id());
+  }
+  SECTION("sealed values but no key: refused, no key file, the database unchanged") {
+    World w;
+    w.connect();
+    w.connections.reset();
+    w.registry.reset();
+    w.storage.reset();
+    const std::string before = file_bytes(w.path);
+    auto keys = prepare_master_keys(fresh, "sqlite:" + w.path);
+    REQUIRE_FALSE(keys.ok());
+    CHECK(keys.status().code() == ErrorCode::kValidationFailed);
+    CHECK(keys.status().field() == "master_key");
+    CHECK_FALSE(std::filesystem::exists(key_file));
+    CHECK(file_bytes(w.path) == before);
+  }
+  SECTION("a key given that does not open them: refused the same way") {
+    World w;
+    w.connect();
+    w.connections.reset();
+    w.registry.reset();
+    w.storage.reset();
+    const std::string before = file_bytes(w.path);
+    auto keys = prepare_master_keys(
+        MasterKeySource{.key_base64 = std::string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")},
+        "sqlite:" + w.path);
+    REQUIRE_FALSE(keys.ok());
+    CHECK(keys.status().code() == ErrorCode::kValidationFailed);
+    CHECK(keys.status().field() == "master_key");
+    CHECK(file_bytes(w.path) == before);
+  }
+}
+
 TEST_CASE("a storage failure on a credential read is audited as token_retrieval_failed",
           "[connections][sqlite]") {
   World w;

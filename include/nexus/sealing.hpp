@@ -124,6 +124,33 @@ Status check_keyring_covers(const SealedCensus& census, const Keyring& keyring);
 // The same over a storage's counts (Storage::envelope_key_counts). Only reads.
 Status check_keyring_covers(Storage& storage, const Keyring& keyring);
 
+// The master keys a server starts with, checked against the database.
+struct PreparedMasterKeys {
+  Keyring keyring;
+  std::string origin;  // as LoadedKeyring::origin
+  // The default key file was just created for a new key (warn that
+  // production must supply its own).
+  bool created_key_file = false;
+  // The key file the running server may read again (reload_key_file, and
+  // VaultOptions::reload for an envelope under an unknown key id); none
+  // when the key came from MasterKeySource::key_base64.
+  std::optional<std::string> reloadable_file;
+  SealedCensus census;  // census.malformed are the caller's to report
+};
+
+// What a server does with its master keys before it opens the database,
+// writing nothing unless all of it passes: load_master_keys(source) (for a
+// "memory:" database with no key given, a new key that lives only in memory,
+// as its data does); the
+// census of `database_url` (census_sealed_values); refuse a generated key
+// when the database already holds sealed values (the key that sealed them
+// is missing: kValidationFailed, field "master_key"); check_keyring_covers;
+// then, for a generated key only, create_key_file(origin). A refused start
+// leaves the database and the key file byte-identical. Errors are those of
+// the steps named.
+Result<PreparedMasterKeys> prepare_master_keys(const MasterKeySource& source,
+                                               std::string_view database_url);
+
 // SIGHUP in a running server: reads the key file at `path` again and makes
 // it vault's keyring (keys it no longer lists are forgotten), unless the
 // stored values still need a key it lacks: then kValidationFailed (as
