@@ -35,6 +35,23 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
+// Wipes a block before it is freed. The read buffer holds API keys and
+// request bodies; when it grows, the block it leaves would otherwise go back
+// to the heap with them in it.
+template <typename T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() = default;
+  template <typename U>
+  WipingAllocator(const WipingAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept {
+    wipe_bytes(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  friend bool operator==(const WipingAllocator&, const WipingAllocator&) noexcept { return true; }
+};
+
 constexpr std::string_view kApiKeyHeader = "x-api-key";
 
 class Session;
@@ -475,7 +492,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   HttpServer::Impl& server_;
   std::string peer_ip_;
-  beast::flat_buffer buffer_;
+  beast::basic_flat_buffer<WipingAllocator<char>> buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   std::optional<http::response<http::string_body>> res_;
