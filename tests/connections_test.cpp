@@ -67,6 +67,12 @@ struct World {
     REQUIRE(registry->create(ctx, json(testing::kGithubJson)).ok());
     REQUIRE(registry->create(ctx, json(testing::kStripeJson)).ok());
   }
+  // Closes the database (the storage checkpoints its WAL into the file).
+  void close() {
+    connections.reset();
+    registry.reset();
+    storage.reset();
+  }
   void rebuild() {
     registry = std::make_unique<ProviderRegistry>(
         RegistryOptions{.storage = storage.get(), .vault = vault.get()});
@@ -274,9 +280,7 @@ TEST_CASE("no secret reaches the database or WAL file in clear", "[connections][
   };
   CHECK(std::filesystem::file_size(w.dir.file("nexus.db-wal")) > 0);
   scan("while open");
-  w.connections.reset();
-  w.registry.reset();
-  w.storage.reset();  // checkpoints the WAL into the database
+  w.close();  // checkpoints the WAL into the database
   scan("after close");
 }
 
@@ -388,9 +392,7 @@ TEST_CASE("a keyring missing a key the database uses is refused, and nothing is 
   World w;
   w.connect();
   const std::string used = w.ring->primary_id();
-  w.connections.reset();
-  w.registry.reset();
-  w.storage.reset();
+  w.close();
   const std::string before = file_bytes(w.path);
   REQUIRE_FALSE(before.empty());
 
@@ -434,9 +436,7 @@ TEST_CASE("prepare_master_keys: a start's keys are checked before anything is wr
   SECTION("sealed values but no key: refused, no key file, the database unchanged") {
     World w;
     w.connect();
-    w.connections.reset();
-    w.registry.reset();
-    w.storage.reset();
+    w.close();
     const std::string before = file_bytes(w.path);
     auto keys = prepare_master_keys(fresh, "sqlite:" + w.path);
     REQUIRE_FALSE(keys.ok());
@@ -448,9 +448,7 @@ TEST_CASE("prepare_master_keys: a start's keys are checked before anything is wr
   SECTION("a key given that does not open them: refused the same way") {
     World w;
     w.connect();
-    w.connections.reset();
-    w.registry.reset();
-    w.storage.reset();
+    w.close();
     const std::string before = file_bytes(w.path);
     auto keys = prepare_master_keys(
         MasterKeySource{.key_base64 = std::string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")},

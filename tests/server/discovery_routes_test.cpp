@@ -94,21 +94,16 @@ TEST_CASE("discovery: POST /v1/providers/{name}/discover refreshes, admin only",
 }
 
 TEST_CASE("discovery: routes that may discover run on the blocking pool", "[server][discovery]") {
-  using server::Router;
-  auto blocking = [](std::string_view method, std::string_view target) {
-    const server::RouteInfo* route = Router::route_for(method, target);
-    return route != nullptr && route->blocking;
-  };
-  CHECK(blocking("POST", "/v1/providers"));
-  CHECK(blocking("PATCH", "/v1/providers/corp-sso"));
-  CHECK(blocking("POST", "/v1/providers/corp-sso/discover"));
-  CHECK(blocking("POST", "/v1/providers?x=1"));
-  CHECK_FALSE(blocking("GET", "/healthz"));
-  CHECK_FALSE(blocking("GET", "/v1/providers"));
-  CHECK_FALSE(blocking("GET", "/v1/providers/corp-sso"));
-  CHECK(blocking("DELETE", "/v1/providers/corp-sso"));
-  CHECK_FALSE(blocking("GET", "/v1/audit"));
-  CHECK_FALSE(blocking("GET", "/nope"));
+  CHECK(testing::route_is_blocking("POST", "/v1/providers"));
+  CHECK(testing::route_is_blocking("PATCH", "/v1/providers/corp-sso"));
+  CHECK(testing::route_is_blocking("POST", "/v1/providers/corp-sso/discover"));
+  CHECK(testing::route_is_blocking("POST", "/v1/providers?x=1"));
+  CHECK_FALSE(testing::route_is_blocking("GET", "/healthz"));
+  CHECK_FALSE(testing::route_is_blocking("GET", "/v1/providers"));
+  CHECK_FALSE(testing::route_is_blocking("GET", "/v1/providers/corp-sso"));
+  CHECK(testing::route_is_blocking("DELETE", "/v1/providers/corp-sso"));
+  CHECK_FALSE(testing::route_is_blocking("GET", "/v1/audit"));
+  CHECK_FALSE(testing::route_is_blocking("GET", "/nope"));
 }
 
 TEST_CASE("discovery: NEXUS_CA_FILE and NEXUS_DISCOVERY_ALLOW_INSECURE in the serve config",

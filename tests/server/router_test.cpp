@@ -539,24 +539,16 @@ TEST_CASE("route flags: writes block, reads do not, secrets are marked", "[serve
     // Only health and readiness are public.
     CHECK(r.permission.has_value() == (r.path != "/healthz" && r.path != "/readyz"));
   }
-  auto blocking = [](std::string_view method, std::string_view target) {
-    const server::RouteInfo* route = Router::route_for(method, target);
-    return route != nullptr && route->blocking;
-  };
-  auto async = [](std::string_view method, std::string_view target) {
-    const server::RouteInfo* route = Router::route_for(method, target);
-    return route != nullptr && route->async;
-  };
-  CHECK(blocking("DELETE", "/v1/providers/x"));
-  CHECK(blocking("DELETE", "/v1/connections/c?x=1"));
-  CHECK_FALSE(blocking("GET", "/v1/token/abc"));
-  CHECK(async("GET", "/v1/token/abc?x=1"));
+  CHECK(route_is_blocking("DELETE", "/v1/providers/x"));
+  CHECK(route_is_blocking("DELETE", "/v1/connections/c?x=1"));
+  CHECK_FALSE(route_is_blocking("GET", "/v1/token/abc"));
+  CHECK(route_is_async("GET", "/v1/token/abc?x=1"));
   // HEAD does not read credentials: no route serves it there.
   CHECK(Router::route_for("HEAD", "/v1/token/abc") == nullptr);
-  CHECK_FALSE(async("GET", "/v1/connections/abc"));
-  CHECK_FALSE(async("GET", "/nope"));
-  CHECK_FALSE(blocking("GET", "/v1/connections/abc"));
-  CHECK_FALSE(blocking("HEAD", "/v1/providers"));
+  CHECK_FALSE(route_is_async("GET", "/v1/connections/abc"));
+  CHECK_FALSE(route_is_async("GET", "/nope"));
+  CHECK_FALSE(route_is_blocking("GET", "/v1/connections/abc"));
+  CHECK_FALSE(route_is_blocking("HEAD", "/v1/providers"));
   CHECK(Router::route_for("HEAD", "/v1/providers/x")->path == "/v1/providers/{name}");
   CHECK(Router::route_for("PUT", "/v1/providers/x") == nullptr);
 }

@@ -27,6 +27,17 @@
 
 namespace nexus::testing {
 
+// How the socket layer runs route_for(method, target): on the blocking pool,
+// or asynchronously; false when no route matches.
+inline bool route_is_blocking(std::string_view method, std::string_view target) {
+  const server::RouteInfo* route = server::Router::route_for(method, target);
+  return route != nullptr && route->blocking;
+}
+inline bool route_is_async(std::string_view method, std::string_view target) {
+  const server::RouteInfo* route = server::Router::route_for(method, target);
+  return route != nullptr && route->async;
+}
+
 // Delegates to a real storage; fails every call with `failure` while it is
 // set, for 500 and 503 paths.
 class FaultyStorage final : public ForwardingStorage {
