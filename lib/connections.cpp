@@ -56,26 +56,36 @@ Status read_text(const boost::json::object& body, std::string_view key, std::siz
   return Status::Ok();
 }
 
-AuditEvent make_event(const ConnectionOptions& options, const RequestContext& ctx,
-                      std::string_view type, std::string_view provider_name,
-                      std::string_view provider_id, boost::json::object data) {
+// An event of `ctx`, still without its type, provider and data (describe).
+AuditEvent event_for(const ConnectionOptions& options, const RequestContext& ctx) {
   AuditEvent event;
   event.id = make_id(*options.random, "evt_");
   event.workspace = ctx.workspace;
-  event.event_type = type;
-  event.provider_name = provider_name;
-  event.provider_id = provider_id;
   event.actor = ctx.actor;
   event.caller_ip = ctx.caller_ip;
   event.user_agent = ctx.user_agent;
   event.at = options.clock->now();
+  return event;
+}
+
+AuditEvent describe(AuditEvent event, std::string_view type, std::string_view provider_name,
+                    std::string_view provider_id, const boost::json::object& data) {
+  event.event_type = type;
+  event.provider_name = provider_name;
+  event.provider_id = provider_id;
   event.data = boost::json::serialize(data);
   return event;
 }
 
-SealContext where(const RequestContext& ctx, std::string_view id, const std::string& field) {
+AuditEvent make_event(const ConnectionOptions& options, const RequestContext& ctx,
+                      std::string_view type, std::string_view provider_name,
+                      std::string_view provider_id, const boost::json::object& data) {
+  return describe(event_for(options, ctx), type, provider_name, provider_id, data);
+}
+
+SealContext where(std::string_view workspace, std::string_view id, const std::string& field) {
   return SealContext{
-      .workspace = ctx.workspace, .owner_kind = kOwnerKind, .owner_id = id, .field = field};
+      .workspace = workspace, .owner_kind = kOwnerKind, .owner_id = id, .field = field};
 }
 
 }  // namespace
@@ -168,7 +178,7 @@ Result<ConnectionRecord> ConnectionService::create(const RequestContext& ctx,
     }
     record.credentials.push_back(
         SealedField{f.name, options_.vault->seal(std::string_view(text->data(), text->size()),
-                                                 where(ctx, record.id, field))});
+                                                 where(ctx.workspace, record.id, field))});
   }
 
   AuditEvent event =
@@ -233,121 +243,132 @@ Status ConnectionService::remove(const RequestContext& ctx, std::string_view id)
   return s;
 }
 
-// A credential read up to its audit event: the event that records it, and
-// what the read answers once that event has been appended.
-struct ConnectionService::PreparedRead {
-  AuditEvent event;
-  // The values; or the failure that `event` (token_retrieval_failed) records.
-  Result<ConnectionCredentials> result;
-};
-
 namespace {
 
-AuditEvent failure_event(const ConnectionOptions& options, const RequestContext& ctx,
-                         std::string_view id, const ConnectionRecord* record, const Status& why) {
+// What a credential read answers: set by record_read, while the storage
+// reads, before the read's event is appended.
+using Answer = std::optional<Result<ConnectionCredentials>>;
+
+AuditEvent failure_event(AuditEvent event, std::string_view id, const ConnectionRecord* record,
+                         const Status& why) {
   boost::json::object data{{"connection_id", valid_utf8(id)}, {"reason", to_string(why.code())}};
   if (record != nullptr) data["user_id"] = record->user_id;
-  return make_event(options, ctx, audit_events::kTokenRetrievalFailed,
-                    record ? record->provider_name : "", record ? record->provider_id : "",
-                    std::move(data));
+  return describe(std::move(event), audit_events::kTokenRetrievalFailed,
+                  record ? record->provider_name : "", record ? record->provider_id : "", data);
 }
 
-// What a read answers once the append of its event returned `appended`.
-Result<ConnectionCredentials> finish_read(Result<ConnectionCredentials> result,
-                                          const Status& appended) {
-  // A failure is already the answer; an audit write that fails too (the
-  // storage being down, say) does not replace it.
-  if (!result.ok()) return result;
-  // No audit record, no credentials: a read that cannot be audited is
-  // refused (the values are wiped as they are dropped).
-  if (!appended.ok()) return appended;
-  return result;
-}
-
-Status unexpected_read_failure() {
-  return Status(ErrorCode::kInternal, "unexpected failure while reading credentials");
-}
-
-}  // namespace
-
-ConnectionService::PreparedRead ConnectionService::prepare_read(const RequestContext& ctx,
-                                                                std::string_view id) {
+// Turns what the storage found for connection `id` into the answer (the
+// opened values, or why not) and returns the event that records the read.
+// `event` carries the caller's part of it (event_for).
+AuditEvent record_read(const Vault& vault, AuditEvent event, std::string_view id,
+                       const ConnectionRead& read, Answer& answer) {
   // Every failure is audited, not-found probes included: someone asking for
   // credentials that do not exist is worth a record.
-  Result<ConnectionRecord> record = get(ctx, id);
-  if (!record.ok()) {
-    return {failure_event(options_, ctx, id, nullptr, record.status()), record.status()};
+  if (!read.connection.ok()) {
+    Status why = read.connection.status().code() == ErrorCode::kNotFound
+                     ? connection_not_found()
+                     : read.connection.status();
+    answer = why;
+    return failure_event(std::move(event), id, nullptr, why);
   }
-  Result<Provider> provider =
-      record->status == ConnectionStatus::kProviderDeleted
-          ? Result<Provider>(provider_deleted())
-          : options_.storage->get_provider_by_id(ctx.workspace, record->provider_id);
-  if (!provider.ok()) {
-    ErrorCode code = provider.status().code();
+  const ConnectionRecord& record = *read.connection;
+  if (!read.provider.ok()) {
+    ErrorCode code = read.provider.status().code();
     Status why = code == ErrorCode::kProviderNotFound || code == ErrorCode::kProviderDeleted
                      ? provider_deleted()
-                     : provider.status();
-    return {failure_event(options_, ctx, id, &record.value(), why), why};
+                     : read.provider.status();
+    answer = why;
+    return failure_event(std::move(event), id, &record, why);
   }
 
+  const ProviderBrief& provider = *read.provider;
   ConnectionCredentials out;
-  out.connection_id = record->id;
-  out.provider_name = provider->spec.name;
-  out.auth_type = provider->spec.auth_type;
-  out.api_base_url = provider->spec.api_base_url;
-  out.values.reserve(record->credentials.size());
-  for (const SealedField& f : record->credentials) {
-    const std::string field = credential_field(f.name);
-    Result<SecretBytes> value = options_.vault->open(f.envelope, where(ctx, record->id, field));
+  out.connection_id = record.id;
+  out.provider_name = provider.name;
+  out.auth_type = provider.auth_type;
+  out.api_base_url = provider.api_base_url;
+  out.values.reserve(record.credentials.size());
+  for (const SealedField& f : record.credentials) {
+    Result<SecretBytes> value =
+        vault.open(f.envelope, where(event.workspace, record.id, credential_field(f.name)));
     if (!value.ok()) {
-      return {failure_event(options_, ctx, id, &record.value(), value.status()), value.status()};
+      answer = value.status();
+      return failure_event(std::move(event), id, &record, value.status());
     }
     out.values.emplace_back(f.name, std::move(value).value());
   }
   boost::json::array fields;
   for (const auto& [name, value] : out.values) fields.emplace_back(name);
-  AuditEvent event = make_event(
-      options_, ctx, audit_events::kTokenRetrieved, record->provider_name, record->provider_id,
-      {{"connection_id", record->id}, {"user_id", record->user_id}, {"fields", fields}});
-  return {std::move(event), std::move(out)};
+  event = describe(std::move(event), audit_events::kTokenRetrieved, record.provider_name,
+                   record.provider_id,
+                   {{"connection_id", record.id}, {"user_id", record.user_id}, {"fields", fields}});
+  answer = std::move(out);
+  return event;
 }
+
+// What a read answers once the storage returned `appended` for its event.
+Result<ConnectionCredentials> finish_read(Answer answer, const Status& appended) {
+  if (!answer) {
+    // The read never got as far as its answer: the storage could not read,
+    // or was closing. Its error says why.
+    if (!appended.ok()) return appended;
+    return Status(ErrorCode::kInternal, "unexpected failure while reading credentials");
+  }
+  // A failure is already the answer; an audit write that fails too (the
+  // storage being down, say) does not replace it.
+  if (!answer->ok()) return std::move(*answer);
+  // No audit record, no credentials: a read that cannot be audited is
+  // refused (the values are wiped as they are dropped).
+  if (!appended.ok()) return appended;
+  return std::move(*answer);
+}
+
+}  // namespace
 
 Result<ConnectionCredentials> ConnectionService::credentials(const RequestContext& ctx,
                                                              std::string_view id) {
   // The same read as credentials_async; the append waits here, which lets a
   // storage run it on this thread when nothing else is writing.
-  PreparedRead read = prepare_read(ctx, id);
-  Status appended = options_.storage->append_audit(std::move(read.event));
-  return finish_read(std::move(read.result), appended);
+  Answer answer;
+  AuditEvent event = event_for(options_, ctx);
+  Status appended = options_.storage->read_connection_recorded(
+      ctx.workspace, id, [&](const ConnectionRead& read) {
+        return record_read(*options_.vault, std::move(event), id, read, answer);
+      });
+  return finish_read(std::move(answer), appended);
 }
 
 void ConnectionService::credentials_async(
     const RequestContext& ctx, std::string_view id,
     std::function<void(Result<ConnectionCredentials>)> done) noexcept {
   struct Pending {
-    std::optional<PreparedRead> read;
+    Answer answer;  // written by the recorder, read by the completion after it
     std::function<void(Result<ConnectionCredentials>)> done;
   };
   std::shared_ptr<Pending> pending;
+  ReadRecorder recorder;
   std::function<void(Status)> appended;
   try {
     pending = std::make_shared<Pending>();
-    pending->read.emplace(prepare_read(ctx, id));
     pending->done = std::move(done);  // cannot throw
+    recorder = [vault = options_.vault, pending, event = event_for(options_, ctx),
+                id = std::string(id)](const ConnectionRead& read) mutable {
+      return record_read(*vault, std::move(event), id, read, pending->answer);
+    };
     appended = [pending](Status s) {
-      pending->done(finish_read(std::move(pending->read->result), s));
+      pending->done(finish_read(std::move(pending->answer), s));
     };
   } catch (...) {
     // Out of memory: `done` is wherever the move above left it.
     auto& answer = pending && pending->done ? pending->done : done;
     try {
-      answer(unexpected_read_failure());
+      answer(Status(ErrorCode::kInternal, "out of memory while reading credentials"));
     } catch (...) {
     }
     return;
   }
-  AuditEvent event = std::move(pending->read->event);
-  options_.storage->append_audit_async(std::move(event), std::move(appended));
+  options_.storage->read_connection_recorded_async(ctx.workspace, id, std::move(recorder),
+                                                   std::move(appended));
 }
 
 boost::json::object connection_view(const ConnectionRecord& c) {

@@ -2,6 +2,7 @@
 #include "nexus/storage.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,68 @@ void Storage::append_audit_async(AuditEvent event, std::function<void(Status)> d
   } catch (...) {
     // `done` must not throw; no exception leaves a Storage method.
   }
+}
+
+namespace {
+
+// The reads of a credential read, through the storage's own calls.
+ConnectionRead read_connection_parts(Storage& storage, std::string_view workspace,
+                                     std::string_view id) {
+  Result<ConnectionRecord> connection = storage.get_connection(workspace, id);
+  if (!connection.ok()) return {connection, connection.status()};
+  if (connection->status != ConnectionStatus::kActive) {
+    return {std::move(connection), detail::provider_not_found()};
+  }
+  Result<Provider> provider = storage.get_provider_by_id(workspace, connection->provider_id);
+  if (!provider.ok()) return {std::move(connection), provider.status()};
+  return {std::move(connection), ProviderBrief{.id = provider->id,
+                                               .name = provider->spec.name,
+                                               .auth_type = provider->spec.auth_type,
+                                               .api_base_url = provider->spec.api_base_url}};
+}
+
+// The event `record` makes of what `read` found; an exception becomes
+// `failed`, and nothing is to be appended.
+std::optional<AuditEvent> record_read(const ReadRecorder& record, const ConnectionRead& read,
+                                      Status& failed) noexcept {
+  try {
+    return record(read);
+  } catch (...) {
+    failed = Status(ErrorCode::kInternal, "unexpected failure while recording a credential read");
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Status Storage::read_connection_recorded(std::string_view workspace, std::string_view id,
+                                         const ReadRecorder& record) {
+  Status failed = Status::Ok();
+  std::optional<AuditEvent> event =
+      record_read(record, read_connection_parts(*this, workspace, id), failed);
+  if (!event) return failed;
+  return append_audit(std::move(*event));
+}
+
+void Storage::read_connection_recorded_async(std::string_view workspace, std::string_view id,
+                                             ReadRecorder record,
+                                             std::function<void(Status)> done) {
+  Status failed = Status::Ok();
+  std::optional<AuditEvent> event;
+  try {
+    event = record_read(record, read_connection_parts(*this, workspace, id), failed);
+  } catch (...) {
+    failed = Status(ErrorCode::kInternal, "out of memory while reading a connection");
+  }
+  if (!event) {
+    try {
+      done(std::move(failed));
+    } catch (...) {
+      // `done` must not throw; no exception leaves a Storage method.
+    }
+    return;
+  }
+  append_audit_async(std::move(*event), std::move(done));
 }
 
 Status check_storage_url(std::string_view url) {

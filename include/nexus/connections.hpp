@@ -102,23 +102,20 @@ class ConnectionService {
   Result<ConnectionCredentials> credentials(const RequestContext& ctx, std::string_view id);
 
   // credentials() without a thread waiting for the audit event to be stored.
-  // The reads and the opening of the values run on this thread; the event
-  // (token_retrieved, or token_retrieval_failed) goes to
-  // Storage::append_audit_async, and `done` gets what credentials() would
-  // return once the append has completed: the values only once their event
-  // is durable. `done` is called exactly once, on an unspecified thread
-  // (the storage's writer thread, or this one before return); it must be
-  // cheap, must not throw and must not write to the storage. Values it
-  // drops are wiped. `ctx` and `id` need only live until this returns.
-  // Never throws.
+  // The read and its event (token_retrieved, or token_retrieval_failed) go
+  // to Storage::read_connection_recorded_async, which reads, opens the values
+  // and appends the event (on the SQLite writer's thread, in the event's own
+  // transaction), and `done` gets what credentials() would return once the
+  // append has completed: the values only once their event is durable.
+  // `done` is called exactly once, on an unspecified thread (the storage's
+  // writer thread, or this one before return); it must be cheap, must not
+  // throw and must not write to the storage. Values it drops are wiped.
+  // `ctx` and `id` need only live until this returns; the vault and the
+  // storage, until `done` is called. Never throws.
   void credentials_async(const RequestContext& ctx, std::string_view id,
                          std::function<void(Result<ConnectionCredentials>)> done) noexcept;
 
  private:
-  struct PreparedRead;
-  // A credential read up to its audit event.
-  PreparedRead prepare_read(const RequestContext& ctx, std::string_view id);
-
   ConnectionOptions options_;
 };
 

@@ -73,6 +73,29 @@ struct ConnectionRecord {
   friend bool operator==(const ConnectionRecord&, const ConnectionRecord&) = default;
 };
 
+// What a credential read needs of a connection's provider.
+struct ProviderBrief {
+  std::string id;
+  std::string name;
+  AuthType auth_type = AuthType::kApiKey;
+  std::optional<std::string> api_base_url;
+  friend bool operator==(const ProviderBrief&, const ProviderBrief&) = default;
+};
+
+// A connection as a credential read finds it, and its provider.
+struct ConnectionRead {
+  // kNotFound when no connection has that id in the workspace.
+  Result<ConnectionRecord> connection;
+  // Read only for an active connection that was found: kProviderNotFound
+  // when its provider is gone; otherwise the connection's own error.
+  Result<ProviderBrief> provider;
+};
+
+// Turns what a credential read found into the audit event that records it
+// (Storage::read_connection_recorded). It may throw; then nothing is
+// appended.
+using ReadRecorder = std::function<AuditEvent(const ConnectionRead&)>;
+
 struct ConnectionListQuery {
   std::string workspace;
   std::optional<std::string> provider_name;
@@ -214,6 +237,27 @@ class Storage {
   // backend queues the event for its writer thread, which calls `done` after
   // the transaction holding the event committed.
   virtual void append_audit_async(AuditEvent event, std::function<void(Status)> done);
+
+  // A credential read and its audit event as one: reads connection `id` of
+  // `workspace` with its sealed values and, when it is active, its
+  // provider; hands what it found to `record`, called exactly once; and
+  // appends the event `record` returns. Returns what the append returned
+  // (kInternal, appending nothing, when `record` throws). The SQLite backend
+  // reads and appends in one write transaction, so the event records exactly
+  // the state that was read, and later reads see the event. Default: the
+  // reads (get_connection, get_provider_by_id), then append_audit.
+  virtual Status read_connection_recorded(std::string_view workspace, std::string_view id,
+                                          const ReadRecorder& record);
+
+  // read_connection_recorded without a thread waiting: `done` gets what it
+  // would return, once the event is durable, on the terms of
+  // append_audit_async. `record` runs on an unspecified thread (the SQLite
+  // writer's, inside its transaction: it must be quick and must not call
+  // into this storage). Never throws. Default: the reads and `record` on
+  // this thread, then append_audit_async.
+  virtual void read_connection_recorded_async(std::string_view workspace, std::string_view id,
+                                              ReadRecorder record,
+                                              std::function<void(Status)> done);
 
   // Up to `limit` providers with enable_discovery, across every workspace,
   // whose discovery state is due for an automatic refresh

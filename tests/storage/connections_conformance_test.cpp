@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <tuple>
 
 #include "nexus/audit.hpp"
@@ -209,6 +212,124 @@ TEST_CASE("storage: append_audit_async appends like append_audit, then completes
   REQUIRE(outcomes.size() == 2);
   CHECK(outcomes[0].ok());
   CHECK(outcomes[1].code() == ErrorCode::kInternal);
+}
+
+// read_connection_recorded, or its async form when `async`: what the read
+// found (by value), and what the call returned.
+struct RecordedRead {
+  std::optional<ConnectionRead> found;
+  Status status;
+};
+
+RecordedRead read_recorded(Storage& storage, bool async, std::string_view ws, std::string_view id,
+                           std::function<AuditEvent(const ConnectionRead&)> make_event) {
+  RecordedRead out;
+  int calls = 0;
+  ReadRecorder record = [&](const ConnectionRead& read) {
+    ++calls;
+    out.found = read;
+    return make_event(read);
+  };
+  if (!async) {
+    out.status = storage.read_connection_recorded(ws, id, record);
+  } else {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> outcome;  // GUARDED_BY(mu)
+    storage.read_connection_recorded_async(ws, id, record, [&](Status s) {
+      std::lock_guard lock(mu);
+      outcome = std::move(s);
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 60s, [&] { return outcome.has_value(); }));
+    out.status = std::move(*outcome);
+  }
+  CHECK(calls == 1);
+  return out;
+}
+
+TEST_CASE("storage: read_connection_recorded reads, then appends the recorder's event",
+          "[storage][async]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  const bool async = GENERATE(false, true);
+  INFO("async: " << async);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  std::int64_t seq = storage->audit_head("ws")->seq;
+  auto appended_since = [&](std::int64_t after) {
+    auto events = storage->audit_chain("ws", after, 10);
+    REQUIRE(events.ok());
+    return std::move(events).value();
+  };
+
+  // Found: the connection with its sealed values, and the provider.
+  AuditEvent taken = connection_event(c, "token_retrieved");
+  RecordedRead read = read_recorded(*storage, async, "ws", "con_1", [&](const ConnectionRead&) {
+    return taken;
+  });
+  CHECK(read.status.ok());
+  REQUIRE(read.found);
+  CHECK(read.found->connection.value() == c);
+  CHECK(read.found->provider.value() == ProviderBrief{.id = p.id,
+                                                      .name = p.spec.name,
+                                                      .auth_type = p.spec.auth_type,
+                                                      .api_base_url = p.spec.api_base_url});
+  auto events = appended_since(seq);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].id == taken.id);
+  seq = events[0].seq;
+
+  // Not found, here or in another workspace: the event is appended all the same.
+  for (auto [ws, id] : {std::pair{"ws", "con_missing"}, std::pair{"other", "con_1"}}) {
+    AuditEvent failed = connection_event(c, "token_retrieval_failed");
+    failed.id += id;
+    failed.workspace = ws;
+    read = read_recorded(*storage, async, ws, id, [&](const ConnectionRead&) { return failed; });
+    CHECK(read.status.ok());
+    REQUIRE(read.found);
+    CHECK(read.found->connection.status().code() == ErrorCode::kNotFound);
+    CHECK(!read.found->provider.ok());
+  }
+  events = appended_since(seq);
+  REQUIRE(events.size() == 1);  // the one of "ws"
+  seq = events[0].seq;
+
+  // A recorder that throws: kInternal, and nothing is appended.
+  read = read_recorded(*storage, async, "ws", "con_1", [](const ConnectionRead&) -> AuditEvent {
+    throw std::runtime_error("recorder failed");
+  });
+  CHECK(read.status.code() == ErrorCode::kInternal);
+  CHECK(read.status.message().find("recorder failed") == std::string::npos);
+  CHECK(storage->audit_head("ws")->seq == seq);
+
+  // An event the storage refuses: its error, and nothing is appended.
+  read = read_recorded(*storage, async, "ws", "con_1", [&](const ConnectionRead&) {
+    AuditEvent without_id = taken;
+    without_id.id.clear();
+    return without_id;
+  });
+  CHECK(read.status.code() == ErrorCode::kInternal);
+  CHECK(storage->audit_head("ws")->seq == seq);
+
+  // Once the provider is gone: the connection as it was left, no provider.
+  REQUIRE(storage
+              ->delete_provider("ws", "stripe", p.version,
+                                event_for(audit_events::kProviderDeleted, p, kT0 + 5s))
+              .ok());
+  seq = storage->audit_head("ws")->seq;
+  AuditEvent late = connection_event(c, "token_retrieval_failed");
+  late.id += "-late";
+  read = read_recorded(*storage, async, "ws", "con_1", [&](const ConnectionRead&) { return late; });
+  CHECK(read.status.ok());
+  REQUIRE(read.found);
+  CHECK(read.found->connection.value().status == ConnectionStatus::kProviderDeleted);
+  CHECK(read.found->connection.value().credentials.empty());
+  CHECK(read.found->provider.status().code() == ErrorCode::kProviderNotFound);
+  CHECK(storage->audit_head("ws")->seq == seq + 1);
+  CHECK(AuditLog(*storage).verify("ws")->ok);
 }
 
 TEST_CASE("storage: envelopes are listed by key and replaced only if unchanged", "[storage]") {

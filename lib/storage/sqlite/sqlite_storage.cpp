@@ -578,6 +578,53 @@ Status read_credential_names(Connection& c, ConnectionRecord& record, std::strin
   return rc == SQLITE_DONE ? Status::Ok() : error_status(rc, operation);
 }
 
+// Connection `id` of `workspace` with its sealed values, sorted by field, and
+// (only when it is active) its provider: one statement, so one snapshot.
+ConnectionRead select_connection(Connection& c, std::string_view workspace, std::string_view id,
+                                 std::string_view operation) {
+  // Sorted here rather than by SQL, which would sort in a temporary b-tree.
+  static const std::string kSql =
+      std::string("SELECT ") + kConnectionColumns +
+      ", f.field, f.envelope, p.id, p.name, p.auth_type, p.api_base_url FROM connections "
+      "LEFT JOIN connection_credentials f ON f.connection_id = connections.id "
+      "LEFT JOIN providers p ON p.id = connections.provider_id AND "
+      "p.workspace = connections.workspace "
+      "WHERE connections.id = ?1 AND connections.workspace = ?2";
+  constexpr int kField = kConnectionColumnCount;
+  constexpr int kEnvelope = kConnectionColumnCount + 1;
+  constexpr int kProviderId = kConnectionColumnCount + 2;
+  constexpr int kProviderName = kConnectionColumnCount + 3;
+  constexpr int kProviderAuthType = kConnectionColumnCount + 4;
+  constexpr int kProviderApiBaseUrl = kConnectionColumnCount + 5;
+  auto failed = [](Status s) { return ConnectionRead{s, s}; };
+  int rc;
+  auto stmt = c.prepare(kSql, rc);
+  if (!stmt) return failed(error_status(rc, operation));
+  stmt->bind(1, id).bind(2, workspace);
+  rc = stmt->step();
+  if (rc == SQLITE_DONE) return failed(detail::connection_not_found());
+  if (rc != SQLITE_ROW) return failed(error_status(rc, operation));
+  Result<ConnectionRecord> record = read_connection(*stmt);
+  if (!record.ok()) return failed(record.status());
+  Result<ProviderBrief> provider = detail::provider_not_found();
+  if (record->status == ConnectionStatus::kActive && !stmt->is_null(kProviderId)) {
+    auto auth_type = parse_auth_type(stmt->text(kProviderAuthType));
+    if (!auth_type) return failed(corrupt_row("providers"));
+    provider = ProviderBrief{.id = stmt->text(kProviderId),
+                             .name = stmt->text(kProviderName),
+                             .auth_type = *auth_type,
+                             .api_base_url = stmt->optional_text(kProviderApiBaseUrl)};
+  }
+  for (; rc == SQLITE_ROW; rc = stmt->step()) {
+    if (stmt->is_null(kField)) break;  // no sealed values (provider deleted)
+    record->credentials.push_back(SealedField{stmt->text(kField), stmt->blob(kEnvelope)});
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return failed(error_status(rc, operation));
+  std::sort(record->credentials.begin(), record->credentials.end(),
+            [](const SealedField& a, const SealedField& b) { return a.name < b.name; });
+  return {std::move(record), std::move(provider)};
+}
+
 // ---------------------------------------------------------------------------
 // Opening
 
@@ -1089,33 +1136,7 @@ class SqliteStorage final : public Storage {
                                           std::string_view id) override {
     constexpr std::string_view kOp = "read a connection";
     return read<ConnectionRecord>(kOp, [&](Connection& c) -> Result<ConnectionRecord> {
-      // The row and its sealed values in one statement: one read transaction.
-      // Sorted here rather than by SQL, which would sort in a temporary
-      // b-tree.
-      static const std::string kSql =
-          std::string("SELECT ") + kConnectionColumns +
-          ", f.field, f.envelope FROM connections LEFT JOIN connection_credentials f ON "
-          "f.connection_id = connections.id WHERE connections.id = ?1 AND "
-          "connections.workspace = ?2";
-      constexpr int kField = kConnectionColumnCount;
-      constexpr int kEnvelope = kConnectionColumnCount + 1;
-      int rc;
-      auto stmt = c.prepare(kSql, rc);
-      if (!stmt) return error_status(rc, kOp);
-      stmt->bind(1, id).bind(2, workspace);
-      rc = stmt->step();
-      if (rc == SQLITE_DONE) return detail::connection_not_found();
-      if (rc != SQLITE_ROW) return error_status(rc, kOp);
-      auto record = read_connection(*stmt);
-      if (!record.ok()) return record;
-      for (; rc == SQLITE_ROW; rc = stmt->step()) {
-        if (stmt->is_null(kField)) break;  // no sealed values (provider deleted)
-        record->credentials.push_back(SealedField{stmt->text(kField), stmt->blob(kEnvelope)});
-      }
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return error_status(rc, kOp);
-      std::sort(record->credentials.begin(), record->credentials.end(),
-                [](const SealedField& a, const SealedField& b) { return a.name < b.name; });
-      return record;
+      return select_connection(c, workspace, id, kOp).connection;
     });
   }
 
@@ -1166,6 +1187,12 @@ class SqliteStorage final : public Storage {
     });
   }
 
+  // Appends the event a ReadRecorder made of a read in this transaction.
+  Status append_recorded(Connection& c, AuditEvent event, std::string_view operation) {
+    std::string workspace = event.workspace;
+    return append_event(c, heads_, event, workspace, operation);
+  }
+
   Status append_audit(AuditEvent event) override {
     constexpr std::string_view kOp = "append an audit event";
     return write(kOp, [&](Connection& c) -> Status {
@@ -1181,6 +1208,40 @@ class SqliteStorage final : public Storage {
         [this, event = std::move(event)](Connection& c) mutable -> Status {
           std::string workspace = event.workspace;
           return append_event(c, heads_, event, workspace, kOp);
+        },
+        std::move(done));
+  }
+
+  Status read_connection_recorded(std::string_view workspace, std::string_view id,
+                                  const ReadRecorder& record) override {
+    constexpr std::string_view kOp = "read a connection's credentials";
+    return write(kOp, [&](Connection& c) -> Status {
+      return append_recorded(c, record(select_connection(c, workspace, id, kOp)), kOp);
+    });
+  }
+
+  void read_connection_recorded_async(std::string_view workspace, std::string_view id,
+                                      ReadRecorder record,
+                                      std::function<void(Status)> done) override {
+    static constexpr std::string_view kOp = "read a connection's credentials";
+    std::string ws;
+    std::string connection_id;
+    try {
+      ws = workspace;
+      connection_id = id;
+    } catch (...) {
+      try {
+        done(Status(ErrorCode::kInternal, "out of memory while reading a connection"));
+      } catch (...) {
+        // `done` must not throw; no exception leaves a Storage method.
+      }
+      return;
+    }
+    committer_.run_async(
+        kOp,
+        [this, ws = std::move(ws), connection_id = std::move(connection_id),
+         record = std::move(record)](Connection& c) -> Status {
+          return append_recorded(c, record(select_connection(c, ws, connection_id, kOp)), kOp);
         },
         std::move(done));
   }
