@@ -86,8 +86,10 @@ struct ProviderBrief {
 struct ConnectionRead {
   // kNotFound when no connection has that id in the workspace.
   Result<ConnectionRecord> connection;
-  // Read only for an active connection that was found: kProviderNotFound
-  // when its provider is gone; otherwise the connection's own error.
+  // The connection's provider, read only for an active connection:
+  // kProviderNotFound when the connection is not active or no provider of
+  // its workspace has its provider_id; an error (not necessarily the
+  // connection's) when the connection could not be read.
   Result<ProviderBrief> provider;
 };
 
