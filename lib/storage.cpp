@@ -53,10 +53,7 @@ ConnectionRead read_connection_parts(Storage& storage, std::string_view workspac
   }
   Result<Provider> provider = storage.get_provider_by_id(workspace, connection->provider_id);
   if (!provider.ok()) return {std::move(connection), provider.status()};
-  return {std::move(connection), ProviderBrief{.id = provider->id,
-                                               .name = provider->spec.name,
-                                               .auth_type = provider->spec.auth_type,
-                                               .api_base_url = provider->spec.api_base_url}};
+  return {std::move(connection), detail::provider_brief(*provider)};
 }
 
 // The event `record` makes of what `read` found; an exception becomes

@@ -244,10 +244,12 @@ class Storage {
   // `workspace` with its sealed values and, when it is active, its
   // provider; hands what it found to `record`, called exactly once; and
   // appends the event `record` returns. Returns what the append returned
-  // (kInternal, appending nothing, when `record` throws). The SQLite backend
-  // reads and appends in one write transaction, so the event records exactly
-  // the state that was read, and later reads see the event. Default: the
-  // reads (get_connection, get_provider_by_id), then append_audit.
+  // (kInternal, appending nothing, when `record` throws). Both backends read
+  // and append atomically (SQLite: in one write transaction; memory: under
+  // its exclusive lock), so the event records exactly the state that was
+  // read: no change (a provider deleted, say) lands between the read and its
+  // event. Default, for other backends: the reads (get_connection,
+  // get_provider_by_id), then append_audit, which is not atomic.
   virtual Status read_connection_recorded(std::string_view workspace, std::string_view id,
                                           const ReadRecorder& record);
 

@@ -10,6 +10,7 @@
 
 #include "detail/no_throw.hpp"
 #include "nexus/status.hpp"
+#include "nexus/storage.hpp"
 
 namespace nexus::detail {
 
@@ -38,6 +39,14 @@ inline Status provider_id_taken() {
 
 inline Status connection_not_found() {
   return Status(ErrorCode::kNotFound, "no connection with that id in this workspace", "id");
+}
+
+// What a credential read needs of `p` (ConnectionRead::provider).
+inline ProviderBrief provider_brief(const Provider& p) {
+  return ProviderBrief{.id = p.id,
+                       .name = p.spec.name,
+                       .auth_type = p.spec.auth_type,
+                       .api_base_url = p.spec.api_base_url};
 }
 
 inline Status connection_id_taken() {

@@ -8,9 +8,12 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <tuple>
 
 #include "nexus/audit.hpp"
+#include "nexus/connections.hpp"
 #include "nexus/storage.hpp"
 #include "nexus/vault.hpp"
 #include "storage/conformance.hpp"
@@ -330,6 +333,93 @@ TEST_CASE("storage: read_connection_recorded reads, then appends the recorder's 
   CHECK(read.found->provider.status().code() == ErrorCode::kProviderNotFound);
   CHECK(storage->audit_head("ws")->seq == seq + 1);
   CHECK(AuditLog(*storage).verify("ws")->ok);
+}
+
+TEST_CASE("storage: a credential read's event records the state it read, even under deletion",
+          "[storage][async]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+
+  // Reads from another thread, before, while and after the provider is
+  // deleted; each event says what its read found.
+  std::mutex mu;
+  std::condition_variable cv;
+  int completed = 0;  // GUARDED_BY(mu)
+  int failed = 0;     // GUARDED_BY(mu)
+  bool deleted = false;  // GUARDED_BY(mu)
+  auto read_once = [&](int i) {
+    ReadRecorder record = [&c, i](const ConnectionRead& read) {
+      AuditEvent e = connection_event(c, read.provider.ok() ? audit_events::kTokenRetrieved
+                                                            : audit_events::kTokenRetrievalFailed);
+      e.id = "evt_read_" + std::to_string(i);
+      return e;
+    };
+    storage->read_connection_recorded_async("ws", "con_1", record, [&](Status s) {
+      std::lock_guard lock(mu);
+      ++completed;
+      if (!s.ok()) ++failed;
+      cv.notify_all();
+    });
+  };
+  constexpr int kAfter = 100;  // reads started once the deletion has returned
+  int started = 0;
+  std::thread reader([&] {
+    for (int after = 0; after < kAfter; ++started) {
+      bool after_deletion = false;
+      {
+        std::lock_guard lock(mu);
+        after_deletion = deleted;
+      }
+      read_once(started);
+      if (after_deletion) ++after;
+      // Up to 64 in flight, as a server's connections would have.
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return started + 1 - completed < 64; });
+    }
+  });
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 60s, [&] { return completed >= 50; }));
+  }
+  AuditEvent del = event_for(audit_events::kProviderDeleted, p, kT0 + 5s);
+  REQUIRE(storage->delete_provider("ws", "stripe", p.version, del).ok());
+  {
+    std::lock_guard lock(mu);
+    deleted = true;
+  }
+  reader.join();
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 60s, [&] { return completed == started; }));
+    CHECK(failed == 0);
+  }
+
+  auto chain = storage->audit_chain("ws", 0, 1'000'000);
+  REQUIRE(chain.ok());
+  std::optional<std::int64_t> deleted_at;
+  for (const AuditEvent& e : *chain) {
+    if (e.id == del.id) deleted_at = e.seq;
+  }
+  REQUIRE(deleted_at);
+  int retrieved = 0;
+  int refused = 0;
+  int misplaced = 0;  // a read recorded on the wrong side of the deletion
+  for (const AuditEvent& e : *chain) {
+    if (e.event_type == audit_events::kTokenRetrieved) {
+      ++retrieved;
+      if (e.seq > *deleted_at) ++misplaced;
+    } else if (e.event_type == audit_events::kTokenRetrievalFailed) {
+      ++refused;
+      if (e.seq < *deleted_at) ++misplaced;
+    }
+  }
+  CHECK(misplaced == 0);
+  CHECK(retrieved >= 50);
+  CHECK(refused >= kAfter);
+  CHECK(retrieved + refused == started);
 }
 
 TEST_CASE("storage: envelopes are listed by key and replaced only if unchanged", "[storage]") {

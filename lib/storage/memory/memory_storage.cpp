@@ -1,5 +1,6 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -391,6 +392,34 @@ class MemoryStorage final : public Storage {
     });
   }
 
+  // The read and its event under one exclusive lock: the event records
+  // exactly the state that was read.
+  Status read_connection_recorded(std::string_view workspace, std::string_view id,
+                                  const ReadRecorder& record) override {
+    return detail::without_exceptions("read a connection's credentials", [&]() -> Status {
+      std::unique_lock lock(mu_);
+      AuditEvent event = record(read_connection(workspace, id));
+      if (event.id.empty()) return detail::audit_event_without_id();
+      std::string event_workspace = event.workspace;
+      Workspace& ws = workspaces_[event_workspace];
+      reserve_event(ws);
+      append(ws, event_workspace, std::move(event));
+      return Status::Ok();
+    });
+  }
+
+  // Nothing to wait for: the read completes before this returns.
+  void read_connection_recorded_async(std::string_view workspace, std::string_view id,
+                                      ReadRecorder record,
+                                      std::function<void(Status)> done) override {
+    Status status = read_connection_recorded(workspace, id, record);
+    try {
+      done(std::move(status));
+    } catch (...) {
+      // `done` must not throw; no exception leaves a Storage method.
+    }
+  }
+
   Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
                                                             std::size_t limit) override {
     return detail::without_exceptions("list providers", [&]() -> Result<std::vector<Provider>> {
@@ -507,6 +536,23 @@ class MemoryStorage final : public Storage {
       }
     }
     return nullptr;
+  }
+
+  // Connection `id` and, when it is active, its provider.
+  // REQUIRES: mu_ held.
+  ConnectionRead read_connection(std::string_view workspace, std::string_view id) const {
+    const Workspace* ws = find(workspace);
+    const ConnectionRecord* c = nullptr;
+    if (ws != nullptr) {
+      auto it = ws->connections.find(id);
+      if (it != ws->connections.end()) c = &it->second;
+    }
+    if (c == nullptr) return {detail::connection_not_found(), detail::connection_not_found()};
+    auto name = ws->provider_names_by_id.find(c->provider_id);
+    if (c->status != ConnectionStatus::kActive || name == ws->provider_names_by_id.end()) {
+      return {*c, detail::provider_not_found()};
+    }
+    return {*c, detail::provider_brief(ws->providers.find(name->second)->second)};
   }
 
   const Workspace* find(std::string_view workspace) const {
