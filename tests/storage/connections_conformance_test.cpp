@@ -67,6 +67,13 @@ Provider stored_provider(Storage& storage, std::string_view ws, std::string_view
   return p;
 }
 
+// Connection con_1 of user u1 through `p`, stored.
+ConnectionRecord stored_connection(Storage& storage, const Provider& p) {
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(storage.insert_connection(c, connection_event(c, "connection.created")).ok());
+  return c;
+}
+
 TEST_CASE("storage: connections round-trip with their sealed values", "[storage]") {
   NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
   auto storage = backend.make();
@@ -163,8 +170,7 @@ TEST_CASE("storage: delete_connection and append_audit", "[storage]") {
   NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
   auto storage = backend.make();
   Provider p = stored_provider(*storage, "ws", "stripe");
-  ConnectionRecord c = connection_for(p, "con_1", "u1");
-  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  ConnectionRecord c = stored_connection(*storage, p);
   REQUIRE(storage->append_audit(connection_event(c, "token_retrieved")).ok());
   CHECK(storage->audit_head("ws")->seq == 3);
   REQUIRE(
@@ -183,8 +189,7 @@ TEST_CASE("storage: append_audit_async appends like append_audit, then completes
   NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
   auto storage = backend.make();
   Provider p = stored_provider(*storage, "ws", "stripe");
-  ConnectionRecord c = connection_for(p, "con_1", "u1");
-  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  ConnectionRecord c = stored_connection(*storage, p);
   const std::int64_t seq = storage->audit_head("ws")->seq;
 
   std::mutex mu;
@@ -259,8 +264,7 @@ TEST_CASE("storage: read_connection_recorded reads, then appends the recorder's 
   INFO("async: " << async);
   auto storage = backend.make();
   Provider p = stored_provider(*storage, "ws", "stripe");
-  ConnectionRecord c = connection_for(p, "con_1", "u1");
-  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  ConnectionRecord c = stored_connection(*storage, p);
   std::int64_t seq = storage->audit_head("ws")->seq;
   auto appended_since = [&](std::int64_t after) {
     auto events = storage->audit_chain("ws", after, 10);
@@ -340,8 +344,7 @@ TEST_CASE("storage: a credential read's event records the state it read, even un
   NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
   auto storage = backend.make();
   Provider p = stored_provider(*storage, "ws", "stripe");
-  ConnectionRecord c = connection_for(p, "con_1", "u1");
-  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  ConnectionRecord c = stored_connection(*storage, p);
 
   // Reads from another thread, before, while and after the provider is
   // deleted; each event says what its read found.
@@ -426,8 +429,7 @@ TEST_CASE("storage: envelopes are listed by key and replaced only if unchanged",
   NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
   auto storage = backend.make();
   Provider p = stored_provider(*storage, "ws", "stripe");
-  ConnectionRecord c = connection_for(p, "con_1", "u1");
-  REQUIRE(storage->insert_connection(c, connection_event(c, "connection.created")).ok());
+  ConnectionRecord c = stored_connection(*storage, p);
 
   auto old = storage->envelopes_not_under("k2", 10);
   REQUIRE(old.ok());

@@ -383,12 +383,7 @@ class MemoryStorage final : public Storage {
   Status append_audit(AuditEvent event) override {
     return detail::without_exceptions("append an audit event", [&]() -> Status {
       std::unique_lock lock(mu_);
-      if (event.id.empty()) return detail::audit_event_without_id();
-      std::string workspace = event.workspace;
-      Workspace& ws = workspaces_[workspace];
-      reserve_event(ws);
-      append(ws, workspace, std::move(event));
-      return Status::Ok();
+      return append_to_its_workspace(std::move(event));
     });
   }
 
@@ -398,13 +393,7 @@ class MemoryStorage final : public Storage {
                                   const ReadRecorder& record) override {
     return detail::without_exceptions("read a connection's credentials", [&]() -> Status {
       std::unique_lock lock(mu_);
-      AuditEvent event = record(read_connection(workspace, id));
-      if (event.id.empty()) return detail::audit_event_without_id();
-      std::string event_workspace = event.workspace;
-      Workspace& ws = workspaces_[event_workspace];
-      reserve_event(ws);
-      append(ws, event_workspace, std::move(event));
-      return Status::Ok();
+      return append_to_its_workspace(record(read_connection(workspace, id)));
     });
   }
 
@@ -565,6 +554,17 @@ class MemoryStorage final : public Storage {
   static void reserve_event(Workspace& ws) {
     if (ws.events.size() < ws.events.capacity()) return;
     ws.events.reserve(std::max<std::size_t>(16, ws.events.capacity() * 2));
+  }
+
+  // Appends `event` to the chain of event.workspace.
+  // REQUIRES: mu_ held exclusively.
+  Status append_to_its_workspace(AuditEvent event) {
+    if (event.id.empty()) return detail::audit_event_without_id();
+    std::string workspace = event.workspace;
+    Workspace& ws = workspaces_[workspace];
+    reserve_event(ws);
+    append(ws, workspace, std::move(event));
+    return Status::Ok();
   }
 
   // REQUIRES: mu_ held exclusively; ws.events has capacity for one more and
