@@ -64,11 +64,11 @@ struct RouteInfo {
   bool secret_request = false;
   // The response body carries credentials: the server wipes it once written.
   bool secret_response = false;
-  // The handler answers later, from another thread: it queues a durable
-  // write without a thread waiting for it (GET /v1/token/{id}, whose audit
-  // event the storage's writer thread appends). The server runs it on the
-  // I/O thread (its reads wait only on the database's reads, never on its
-  // write lock) through Router::handle_async, and sends the answer once it
+  // The handler answers later, from another thread: it queues its work for
+  // the storage's writer thread without a thread waiting for it (GET
+  // /v1/token/{id}, whose read and audit event the writer runs in one
+  // transaction). The server runs it on the I/O thread (it only queues,
+  // never waits) through Router::handle_async, and sends the answer once it
   // completes.
   bool async = false;
 };
