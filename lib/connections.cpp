@@ -28,6 +28,12 @@ Status connection_not_found() {
   return Status(ErrorCode::kNotFound, "no connection with that id in this workspace", "id");
 }
 
+// A storage's answer about a connection, with its kNotFound said our way
+// (a backend may word it differently).
+Status connection_status(const Status& s) {
+  return s.code() == ErrorCode::kNotFound ? connection_not_found() : s;
+}
+
 Status provider_deleted() {
   return Status(ErrorCode::kProviderDeleted,
                 "the provider of this connection was deleted, so its credentials are gone; "
@@ -197,7 +203,7 @@ Result<ConnectionRecord> ConnectionService::create(const RequestContext& ctx,
 
 Result<ConnectionRecord> ConnectionService::get(const RequestContext& ctx, std::string_view id) {
   Result<ConnectionRecord> r = options_.storage->get_connection(ctx.workspace, id);
-  if (!r.ok() && r.status().code() == ErrorCode::kNotFound) return connection_not_found();
+  if (!r.ok()) return connection_status(r.status());
   return r;
 }
 
@@ -238,9 +244,8 @@ Status ConnectionService::remove(const RequestContext& ctx, std::string_view id)
   AuditEvent event = make_event(options_, ctx, audit_events::kConnectionDeleted,
                                 current->provider_name, current->provider_id,
                                 {{"connection_id", current->id}, {"user_id", current->user_id}});
-  Status s = options_.storage->delete_connection(ctx.workspace, id, std::move(event));
-  if (s.code() == ErrorCode::kNotFound) return connection_not_found();
-  return s;
+  return connection_status(
+      options_.storage->delete_connection(ctx.workspace, id, std::move(event)));
 }
 
 namespace {
@@ -265,9 +270,7 @@ AuditEvent record_read(const Vault& vault, AuditEvent event, std::string_view id
   // Every failure is audited, not-found probes included: someone asking for
   // credentials that do not exist is worth a record.
   if (!read.connection.ok()) {
-    Status why = read.connection.status().code() == ErrorCode::kNotFound
-                     ? connection_not_found()
-                     : read.connection.status();
+    Status why = connection_status(read.connection.status());
     answer = why;
     return failure_event(std::move(event), id, nullptr, why);
   }
@@ -355,9 +358,7 @@ void ConnectionService::credentials_async(
                 id = std::string(id)](const ConnectionRead& read) mutable {
       return record_read(*vault, std::move(event), id, read, pending->answer);
     };
-    appended = [pending](Status s) {
-      pending->done(finish_read(std::move(pending->answer), s));
-    };
+    appended = [pending](Status s) { pending->done(finish_read(std::move(pending->answer), s)); };
   } catch (...) {
     // Out of memory: `done` is wherever the move above left it.
     auto& answer = pending && pending->done ? pending->done : done;

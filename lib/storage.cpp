@@ -33,12 +33,7 @@ std::string_view to_string(ConnectionStatus status) noexcept {
 }
 
 void Storage::append_audit_async(AuditEvent event, std::function<void(Status)> done) {
-  Status status = append_audit(std::move(event));
-  try {
-    done(std::move(status));
-  } catch (...) {
-    // `done` must not throw; no exception leaves a Storage method.
-  }
+  detail::complete(done, append_audit(std::move(event)));
 }
 
 namespace {
@@ -90,11 +85,7 @@ void Storage::read_connection_recorded_async(std::string_view workspace, std::st
     failed = Status(ErrorCode::kInternal, "out of memory while reading a connection");
   }
   if (!event) {
-    try {
-      done(std::move(failed));
-    } catch (...) {
-      // `done` must not throw; no exception leaves a Storage method.
-    }
+    detail::complete(done, std::move(failed));
     return;
   }
   append_audit_async(std::move(*event), std::move(done));

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "detail/no_throw.hpp"
 #include "nexus/status.hpp"
@@ -39,6 +41,16 @@ inline Status provider_id_taken() {
 
 inline Status connection_not_found() {
   return Status(ErrorCode::kNotFound, "no connection with that id in this workspace", "id");
+}
+
+// Calls an async Storage method's completion with `status`. `done` must
+// not throw; if it does, the exception stops here: none leaves a Storage
+// method.
+inline void complete(const std::function<void(Status)>& done, Status status) noexcept {
+  try {
+    done(std::move(status));
+  } catch (...) {
+  }
 }
 
 // What a credential read needs of `p` (ConnectionRead::provider).

@@ -274,9 +274,8 @@ TEST_CASE("storage: read_connection_recorded reads, then appends the recorder's 
 
   // Found: the connection with its sealed values, and the provider.
   AuditEvent taken = connection_event(c, "token_retrieved");
-  RecordedRead read = read_recorded(*storage, async, "ws", "con_1", [&](const ConnectionRead&) {
-    return taken;
-  });
+  RecordedRead read =
+      read_recorded(*storage, async, "ws", "con_1", [&](const ConnectionRead&) { return taken; });
   CHECK(read.status.ok());
   REQUIRE(read.found);
   CHECK(read.found->connection.value() == c);
@@ -350,8 +349,8 @@ TEST_CASE("storage: a credential read's event records the state it read, even un
   // deleted; each event says what its read found.
   std::mutex mu;
   std::condition_variable cv;
-  int completed = 0;  // GUARDED_BY(mu)
-  int failed = 0;     // GUARDED_BY(mu)
+  int completed = 0;     // GUARDED_BY(mu)
+  int failed = 0;        // GUARDED_BY(mu)
   bool deleted = false;  // GUARDED_BY(mu)
   auto read_once = [&](int i) {
     ReadRecorder record = [&c, i](const ConnectionRead& read) {

@@ -401,12 +401,7 @@ class MemoryStorage final : public Storage {
   void read_connection_recorded_async(std::string_view workspace, std::string_view id,
                                       ReadRecorder record,
                                       std::function<void(Status)> done) override {
-    Status status = read_connection_recorded(workspace, id, record);
-    try {
-      done(std::move(status));
-    } catch (...) {
-      // `done` must not throw; no exception leaves a Storage method.
-    }
+    detail::complete(done, read_connection_recorded(workspace, id, record));
   }
 
   Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,

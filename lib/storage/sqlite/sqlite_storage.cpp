@@ -1187,8 +1187,9 @@ class SqliteStorage final : public Storage {
     });
   }
 
-  // Appends the event a ReadRecorder made of a read in this transaction.
-  Status append_recorded(Connection& c, AuditEvent event, std::string_view operation) {
+  // Appends `event` to the chain of event.workspace.
+  // REQUIRES: inside a write transaction of the group commit.
+  Status append_to_its_workspace(Connection& c, AuditEvent event, std::string_view operation) {
     std::string workspace = event.workspace;
     return append_event(c, heads_, event, workspace, operation);
   }
@@ -1196,18 +1197,16 @@ class SqliteStorage final : public Storage {
   Status append_audit(AuditEvent event) override {
     constexpr std::string_view kOp = "append an audit event";
     return write(kOp, [&](Connection& c) -> Status {
-      std::string workspace = event.workspace;
-      return append_event(c, heads_, event, workspace, kOp);
+      return append_to_its_workspace(c, std::move(event), kOp);
     });
   }
 
   void append_audit_async(AuditEvent event, std::function<void(Status)> done) override {
-    constexpr std::string_view kOp = "append an audit event";
+    static constexpr std::string_view kOp = "append an audit event";
     committer_.run_async(
         kOp,
         [this, event = std::move(event)](Connection& c) mutable -> Status {
-          std::string workspace = event.workspace;
-          return append_event(c, heads_, event, workspace, kOp);
+          return append_to_its_workspace(c, std::move(event), kOp);
         },
         std::move(done));
   }
@@ -1216,7 +1215,7 @@ class SqliteStorage final : public Storage {
                                   const ReadRecorder& record) override {
     constexpr std::string_view kOp = "read a connection's credentials";
     return write(kOp, [&](Connection& c) -> Status {
-      return append_recorded(c, record(select_connection(c, workspace, id, kOp)), kOp);
+      return append_to_its_workspace(c, record(select_connection(c, workspace, id, kOp)), kOp);
     });
   }
 
@@ -1230,18 +1229,16 @@ class SqliteStorage final : public Storage {
       ws = workspace;
       connection_id = id;
     } catch (...) {
-      try {
-        done(Status(ErrorCode::kInternal, "out of memory while reading a connection"));
-      } catch (...) {
-        // `done` must not throw; no exception leaves a Storage method.
-      }
+      detail::complete(done,
+                       Status(ErrorCode::kInternal, "out of memory while reading a connection"));
       return;
     }
     committer_.run_async(
         kOp,
         [this, ws = std::move(ws), connection_id = std::move(connection_id),
          record = std::move(record)](Connection& c) -> Status {
-          return append_recorded(c, record(select_connection(c, ws, connection_id, kOp)), kOp);
+          return append_to_its_workspace(c, record(select_connection(c, ws, connection_id, kOp)),
+                                         kOp);
         },
         std::move(done));
   }
