@@ -513,6 +513,8 @@ int keys(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything opens a database (see use_sqlite_block_cache).
+  nexus::use_sqlite_block_cache();
   // Whole lines reach a pipe or file as soon as they are written.
   std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
   std::vector<std::string> args(argv + 1, argv + argc);

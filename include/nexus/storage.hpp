@@ -341,6 +341,15 @@ struct SqliteOptions {
 Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path,
                                                      const SqliteOptions& options = {});
 
+// Makes SQLite serve its small allocations (up to 2 KiB) from per-thread
+// lists of freed blocks instead of malloc, process-wide. Debian's SQLite is
+// built without its own such cache ("lookaside"), so without this each SQLite
+// statement makes dozens of malloc/free calls; see docs/performance.md. Call
+// it once, before anything in the process uses SQLite: it returns false, and
+// changes nothing, when SQLite is already in use. The bundled server calls it
+// first thing; a host application that uses SQLite itself decides.
+bool use_sqlite_block_cache() noexcept;
+
 // Opens a storage from a URL: "memory:" or "sqlite:PATH" (relative paths are
 // relative to the working directory). kValidationFailed (field "database")
 // for any other form.

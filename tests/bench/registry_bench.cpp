@@ -475,4 +475,12 @@ BENCHMARK(BM_RegistryCreateConcurrent)->Unit(benchmark::kMicrosecond)->Threads(8
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // As the server does (see use_sqlite_block_cache).
+  nexus::use_sqlite_block_cache();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

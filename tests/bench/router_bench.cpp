@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "http_message.hpp"
+#include "nexus/storage.hpp"
 #include "nexus/nexus.hpp"
 #include "router.hpp"
 #include "test_support.hpp"
@@ -195,4 +196,12 @@ BENCHMARK(BM_RouterGetTokenAsync)->Arg(64)->UseRealTime()->MeasureProcessCPUTime
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // As the server does (see use_sqlite_block_cache).
+  nexus::use_sqlite_block_cache();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
