@@ -6,6 +6,8 @@
 // same rules without a waiting thread: their completion comes from the
 // writer thread once their transaction committed or failed, exactly once,
 // and destroying the storage runs what is still queued.
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -14,8 +16,10 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <latch>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +28,8 @@
 #include "nexus/storage.hpp"
 #include "storage/conformance.hpp"
 #include "storage/raw_sqlite.hpp"
+#include "storage/sqlite/group_commit.hpp"
+#include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/sqlite/sqlite_storage.hpp"
 
 namespace nexus::testing {
@@ -675,6 +681,142 @@ TEST_CASE("sqlite group commit: async appends and synchronous writes from many t
   storage.reset();
   CHECK(completions.counts() ==
         std::vector<std::size_t>(static_cast<std::size_t>(kThreads * kRounds), 1));
+}
+
+// ---------------------------------------------------------------------------
+// Isolation::kSingleStatement, on a committer of its own over a scratch table.
+
+class NoHooks final : public sqlite::BatchHooks {
+ public:
+  Status begin(sqlite::Connection&) override { return Status::Ok(); }
+  void mutation_done(bool) override {}
+  Status before_commit(sqlite::Connection&) override { return Status::Ok(); }
+  void end(bool) override {}
+};
+
+class ScratchCommitter {
+ public:
+  ScratchCommitter() {
+    int rc;
+    connection_ = sqlite::Connection::open(dir_.file("scratch.db"),
+                                           sqlite::Connection::Mode::kReadWriteCreate, rc);
+    REQUIRE(connection_ != nullptr);
+    REQUIRE(connection_->exec_script("PRAGMA journal_mode = WAL;"
+                                     "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL);") ==
+            SQLITE_OK);
+    committer_.emplace(*connection_, mu_, hooks_, sqlite::GroupCommitOptions{});
+  }
+  ~ScratchCommitter() { committer_.reset(); }
+
+  // Runs `bodies` as one batch: they queue while the writer runs a first
+  // mutation that waits for them. Returns their outcomes.
+  std::vector<Status> run_batch(
+      std::vector<std::pair<sqlite::Isolation, std::function<Status(sqlite::Connection&)>>>
+          bodies) {
+    std::vector<std::promise<Status>> outcomes(bodies.size());
+    std::promise<void> started, go;
+    std::promise<Status> first;
+    committer_->run_async(
+        "hold the writer",
+        [&started, go = go.get_future().share()](sqlite::Connection&) noexcept {
+          started.set_value();
+          go.wait();
+          return Status::Ok();
+        },
+        [&first](Status s) { first.set_value(std::move(s)); });
+    started.get_future().wait();
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      auto* body = &bodies[i].second;
+      committer_->run_async(
+          "write", [body](sqlite::Connection& c) { return (*body)(c); },
+          [&outcomes, i](Status s) { outcomes[i].set_value(std::move(s)); }, bodies[i].first);
+    }
+    const bool queued = committer_->wait_for_queued(bodies.size(), kQueueTimeout);
+    go.set_value();
+    CHECK(first.get_future().get().ok());
+    std::vector<Status> statuses;
+    for (auto& o : outcomes) statuses.push_back(o.get_future().get());
+    REQUIRE(queued);
+    return statuses;
+  }
+
+  // Keys of t, sorted, read outside the committer (with its mutex).
+  std::vector<std::string> keys() {
+    std::lock_guard lock(mu_);
+    int rc;
+    auto stmt = connection_->prepare("SELECT k FROM t ORDER BY k", rc);
+    REQUIRE(stmt);
+    std::vector<std::string> out;
+    while ((rc = stmt->step()) == SQLITE_ROW) out.push_back(stmt->text(0));
+    REQUIRE(rc == SQLITE_DONE);
+    return out;
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<sqlite::Connection> connection_;
+  std::mutex mu_;
+  NoHooks hooks_;
+  std::optional<sqlite::GroupCommitter> committer_;
+};
+
+// One INSERT of `sql`, failing with its own error.
+std::function<Status(sqlite::Connection&)> statement(std::string sql) {
+  return [sql](sqlite::Connection& c) -> Status {
+    int rc = c.run(sql);
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::error_status(rc, "write");
+  };
+}
+
+TEST_CASE("sqlite group commit: a failed single-statement mutation leaves nothing, without a "
+          "savepoint",
+          "[storage][sqlite][group-commit]") {
+  ScratchCommitter scratch;
+  using sqlite::Isolation;
+  auto statuses = scratch.run_batch({
+      {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('a', '1')")},
+      // A taken key: the statement fails and SQLite undoes it.
+      {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('a', 'again')")},
+      // Two rows, the second taken: the first must not stay.
+      {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('b', '1'), ('a', 'x')")},
+      // Two statements, then a failure: its savepoint undoes both.
+      {Isolation::kSavepoint,
+       [](sqlite::Connection& c) -> Status {
+         REQUIRE(c.run("INSERT INTO t VALUES ('c', '1')") == SQLITE_DONE);
+         REQUIRE(c.run("INSERT INTO t VALUES ('d', '1')") == SQLITE_DONE);
+         return Status(ErrorCode::kValidationFailed, "changed its mind");
+       }},
+      {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('e', '1')")},
+  });
+  REQUIRE(statuses.size() == 5);
+  CHECK(statuses[0].ok());
+  CHECK_FALSE(statuses[1].ok());
+  CHECK_FALSE(statuses[2].ok());
+  CHECK(statuses[3].code() == ErrorCode::kValidationFailed);
+  CHECK(statuses[4].ok());
+  CHECK(scratch.keys() == std::vector<std::string>{"a", "e"});
+}
+
+TEST_CASE("sqlite group commit: a single-statement mutation that fails after its statement "
+          "took effect fails its whole batch",
+          "[storage][sqlite][group-commit]") {
+  ScratchCommitter scratch;
+  using sqlite::Isolation;
+  auto statuses = scratch.run_batch({
+      {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('a', '1')")},
+      // Breaks the contract: nothing could undo its row alone.
+      {Isolation::kSingleStatement,
+       [](sqlite::Connection& c) -> Status {
+         REQUIRE(c.run("INSERT INTO t VALUES ('b', '1')") == SQLITE_DONE);
+         return Status(ErrorCode::kInternal, "out of memory after the insert");
+       }},
+      {Isolation::kSavepoint, statement("INSERT INTO t VALUES ('c', '1')")},
+  });
+  REQUIRE(statuses.size() == 3);
+  CHECK(statuses[0].code() == ErrorCode::kUnavailable);
+  CHECK(statuses[1].code() == ErrorCode::kInternal);  // its own error
+  CHECK(statuses[2].code() == ErrorCode::kUnavailable);
+  CHECK(scratch.keys().empty());
 }
 
 }  // namespace

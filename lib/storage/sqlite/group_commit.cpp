@@ -15,7 +15,7 @@ namespace nexus::sqlite {
 
 // A run() caller's mutation, on its stack while it waits.
 struct GroupCommitter::SyncPending final : Pending {
-  SyncPending(std::string_view op, WriteBody b) : Pending(op, false), body(b) {}
+  SyncPending(std::string_view op, WriteBody b, Isolation iso) : Pending(op, false, iso), body(b) {}
   Status run(Connection& c) override { return body(c); }
 
   const WriteBody body;
@@ -57,8 +57,9 @@ void GroupCommitter::stop() noexcept {
   if (thread_.joinable()) thread_.join();
 }
 
-Status GroupCommitter::run(std::string_view operation, WriteBody body) noexcept {
-  SyncPending self(operation, body);
+Status GroupCommitter::run(std::string_view operation, WriteBody body,
+                           Isolation isolation) noexcept {
+  SyncPending self(operation, body, isolation);
   std::unique_lock lock(mu_);
   if (stopped_) return stopped_status(operation);
   if (!running_ && head_ == nullptr) {
@@ -223,19 +224,28 @@ void GroupCommitter::run_transaction(Pending* first, std::size_t count) noexcept
     }
 
     // A single mutation needs no savepoint: when it fails, the transaction,
-    // which holds nothing else, is rolled back.
-    const bool isolate = count > 1;
+    // which holds nothing else, is rolled back. Nor does one of a single
+    // statement (Isolation::kSingleStatement).
     std::optional<Status> aborted;  // set when the batch as a whole is lost
     std::size_t kept = 0;
     for_each([&](Pending& p) {
       if (aborted) return;
+      const bool isolate = count > 1 && p.isolation == Isolation::kSavepoint;
       if (isolate) {
         if (int rc = c.run("SAVEPOINT nexus_write"); rc != SQLITE_DONE) {
           aborted = error_status(rc, p.operation);
           return;
         }
       }
+      const sqlite3_int64 changes_before = sqlite3_total_changes64(c.handle());
       p.status = detail::without_exceptions(p.operation, [&] { return p.run(c); });
+      if (!isolate && count > 1 && !p.status.ok() &&
+          sqlite3_total_changes64(c.handle()) != changes_before) {
+        // A single-statement mutation that failed after its statement took
+        // effect (out of memory, say): nothing can undo it alone.
+        aborted = batch_lost(p.operation);
+        return;
+      }
       if (!c.in_transaction()) {
         // SQLite gave the whole transaction up (an I/O error, say): what the
         // batch did before is gone too.

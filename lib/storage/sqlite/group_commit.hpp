@@ -54,6 +54,19 @@ struct GroupCommitOptions {
   std::size_t max_batch = 64;
 };
 
+// How a mutation is kept apart from the others of its batch.
+enum class Isolation {
+  // In its own savepoint: when it fails, everything it changed is rolled
+  // back, whatever the number of statements.
+  kSavepoint,
+  // Without a savepoint (two statements fewer per mutation). Only for a
+  // mutation that changes the database with at most one statement and fails
+  // only before that statement ran or because it failed: SQLite undoes a
+  // failed statement by itself (or the whole transaction, which fails the
+  // batch).
+  kSingleStatement,
+};
+
 // Counters for tests and benchmarks.
 struct GroupCommitStats {
   std::uint64_t transactions = 0;  // committed
@@ -95,7 +108,8 @@ class GroupCommitter {
   // every mutation of the batch fails with that error and nothing of the
   // batch is stored. `operation` ("insert a provider") names the mutation in
   // error messages. Thread-safe; never throws. After stop(): kUnavailable.
-  Status run(std::string_view operation, WriteBody body) noexcept;
+  Status run(std::string_view operation, WriteBody body,
+             Isolation isolation = Isolation::kSavepoint) noexcept;
 
   // Queues `body` (a callable `Status(Connection&)`, owned from now on) as
   // one mutation, with the same rules as run(), and returns at once. `done`
@@ -106,7 +120,8 @@ class GroupCommitter {
   // must not write through this committer. `operation` must outlive the call
   // of `done` (a literal). Thread-safe; never throws.
   template <typename F>
-  void run_async(std::string_view operation, F&& body, std::function<void(Status)> done) noexcept;
+  void run_async(std::string_view operation, F&& body, std::function<void(Status)> done,
+                 Isolation isolation = Isolation::kSavepoint) noexcept;
 
   // Runs what is queued (every completion is called), then stops the writer
   // thread and joins it. Later run() and run_async() fail with kUnavailable.
@@ -163,8 +178,8 @@ class GroupCommitter {
 
 // One queued mutation.
 struct GroupCommitter::Pending {
-  Pending(std::string_view op, bool async)
-      : operation(op), queued_at(std::chrono::steady_clock::now()), is_async(async) {}
+  Pending(std::string_view op, bool async, Isolation iso)
+      : operation(op), queued_at(std::chrono::steady_clock::now()), is_async(async), isolation(iso) {}
   Pending(const Pending&) = delete;
   Pending& operator=(const Pending&) = delete;
 
@@ -173,6 +188,7 @@ struct GroupCommitter::Pending {
   const std::string_view operation;
   const std::chrono::steady_clock::time_point queued_at;
   const bool is_async;
+  const Isolation isolation;
   Status status;            // written by the thread running its batch
   Pending* next = nullptr;  // GUARDED_BY(mu_) while queued
 
@@ -182,27 +198,28 @@ struct GroupCommitter::Pending {
 
 // A mutation queued by run_async(): on the heap, owned by the committer.
 struct GroupCommitter::AsyncPending : Pending {
-  AsyncPending(std::string_view op, std::function<void(Status)> d)
-      : Pending(op, true), done(std::move(d)) {}
+  AsyncPending(std::string_view op, std::function<void(Status)> d, Isolation iso)
+      : Pending(op, true, iso), done(std::move(d)) {}
   virtual ~AsyncPending() = default;
   std::function<void(Status)> done;
 };
 
 template <typename F>
 struct GroupCommitter::AsyncMutation final : AsyncPending {
-  AsyncMutation(std::string_view op, F&& b, std::function<void(Status)> d)
-      : AsyncPending(op, std::move(d)), body(std::forward<F>(b)) {}
+  AsyncMutation(std::string_view op, F&& b, std::function<void(Status)> d, Isolation iso)
+      : AsyncPending(op, std::move(d), iso), body(std::forward<F>(b)) {}
   Status run(Connection& c) override { return body(c); }
   std::decay_t<F> body;
 };
 
 template <typename F>
 void GroupCommitter::run_async(std::string_view operation, F&& body,
-                               std::function<void(Status)> done) noexcept {
+                               std::function<void(Status)> done, Isolation isolation) noexcept {
   // So that only the allocation can fail, and `done` is still here then.
   static_assert(std::is_nothrow_constructible_v<std::decay_t<F>, F&&>);
   AsyncPending* p =
-      new (std::nothrow) AsyncMutation<F>(operation, std::forward<F>(body), std::move(done));
+      new (std::nothrow) AsyncMutation<F>(operation, std::forward<F>(body), std::move(done),
+                                          isolation);
   if (p == nullptr) {
     fail_unqueued(operation, done);
     return;

@@ -532,7 +532,9 @@ class AuditHeads final : public BatchHooks {
   std::vector<std::pair<std::string, AuditHead>> undo_;  // of the running mutation
 };
 
-// Appends `event` to the chain of `workspace`.
+// Appends `event` to the chain of `workspace`: one INSERT, the only change
+// it makes (the mutations that only append run as
+// Isolation::kSingleStatement).
 // REQUIRES: inside a write transaction of the group commit.
 Status append_event(Connection& c, AuditHeads& heads, AuditEvent& event, std::string_view workspace,
                     std::string_view operation) {
@@ -1196,9 +1198,10 @@ class SqliteStorage final : public Storage {
 
   Status append_audit(AuditEvent event) override {
     constexpr std::string_view kOp = "append an audit event";
-    return write(kOp, [&](Connection& c) -> Status {
-      return append_to_its_workspace(c, std::move(event), kOp);
-    });
+    return write(
+        kOp,
+        [&](Connection& c) -> Status { return append_to_its_workspace(c, std::move(event), kOp); },
+        Isolation::kSingleStatement);
   }
 
   void append_audit_async(AuditEvent event, std::function<void(Status)> done) override {
@@ -1208,15 +1211,18 @@ class SqliteStorage final : public Storage {
         [this, event = std::move(event)](Connection& c) mutable -> Status {
           return append_to_its_workspace(c, std::move(event), kOp);
         },
-        std::move(done));
+        std::move(done), Isolation::kSingleStatement);
   }
 
   Status read_connection_recorded(std::string_view workspace, std::string_view id,
                                   const ReadRecorder& record) override {
     constexpr std::string_view kOp = "read a connection's credentials";
-    return write(kOp, [&](Connection& c) -> Status {
-      return append_to_its_workspace(c, record(select_connection(c, workspace, id, kOp)), kOp);
-    });
+    return write(
+        kOp,
+        [&](Connection& c) -> Status {
+          return append_to_its_workspace(c, record(select_connection(c, workspace, id, kOp)), kOp);
+        },
+        Isolation::kSingleStatement);
   }
 
   void read_connection_recorded_async(std::string_view workspace, std::string_view id,
@@ -1240,7 +1246,7 @@ class SqliteStorage final : public Storage {
           return append_to_its_workspace(c, record(select_connection(c, ws, connection_id, kOp)),
                                          kOp);
         },
-        std::move(done));
+        std::move(done), Isolation::kSingleStatement);
   }
 
   Result<std::vector<Provider>> providers_due_for_discovery(Timestamp now,
@@ -1392,8 +1398,9 @@ class SqliteStorage final : public Storage {
   // usually together with other callers' (group commit). Returns once the
   // transaction committed, or with the error that kept it from committing.
   template <typename F>
-  Status write(std::string_view operation, F&& body) {
-    return committer_.run(operation, WriteBody(body));
+  Status write(std::string_view operation, F&& body,
+               Isolation isolation = Isolation::kSavepoint) {
+    return committer_.run(operation, WriteBody(body), isolation);
   }
 
   // Whether `reader` saw any other connection (this process's writer, or
