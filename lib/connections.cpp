@@ -1,8 +1,10 @@
 // Copyright 2026 The Nexus Authors. SPDX-License-Identifier: Apache-2.0
 #include "nexus/connections.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <cassert>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
@@ -300,11 +302,17 @@ AuditEvent record_read(const Vault& vault, AuditEvent event, std::string_view id
     }
     out.values.emplace_back(f.name, std::move(value).value());
   }
-  boost::json::array fields;
+  // Built on this stack: every read makes one (field names only, no values).
+  alignas(std::max_align_t) unsigned char buffer[1024];
+  boost::json::monotonic_resource arena(buffer, sizeof buffer);
+  boost::json::array fields(&arena);
+  fields.reserve(out.values.size());
   for (const auto& [name, value] : out.values) fields.emplace_back(name);
+  const boost::json::object data(
+      {{"connection_id", record.id}, {"user_id", record.user_id}, {"fields", std::move(fields)}},
+      &arena);
   event = describe(std::move(event), audit_events::kTokenRetrieved, record.provider_name,
-                   record.provider_id,
-                   {{"connection_id", record.id}, {"user_id", record.user_id}, {"fields", fields}});
+                   record.provider_id, data);
   answer = std::move(out);
   return event;
 }
@@ -385,15 +393,21 @@ boost::json::object connection_view(const ConnectionRecord& c) {
           {"updated_at", format_rfc3339(c.updated_at)}};
 }
 
-boost::json::object credentials_view(const ConnectionCredentials& c) {
-  boost::json::object values;
-  for (const auto& [name, value] : c.values) values[name] = value.view();
-  return {{"connection_id", c.connection_id},
-          {"provider_name", c.provider_name},
-          {"auth_type", to_string(c.auth_type)},
-          {"api_base_url",
-           c.api_base_url ? boost::json::value(*c.api_base_url) : boost::json::value(nullptr)},
-          {"credentials", std::move(values)}};
+boost::json::object credentials_view(const ConnectionCredentials& c,
+                                     boost::json::storage_ptr storage) {
+  boost::json::object values(c.values.size(), storage);
+  for (const auto& [name, value] : c.values) values.emplace(name, value.view());
+  boost::json::object view(5, storage);
+  view.emplace("connection_id", c.connection_id);
+  view.emplace("provider_name", c.provider_name);
+  view.emplace("auth_type", to_string(c.auth_type));
+  if (c.api_base_url) {
+    view.emplace("api_base_url", *c.api_base_url);
+  } else {
+    view.emplace("api_base_url", nullptr);
+  }
+  view.emplace("credentials", std::move(values));
+  return view;
 }
 
 }  // namespace nexus

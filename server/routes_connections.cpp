@@ -3,7 +3,9 @@
 // /v1/connections and /v1/token: each handler parses, calls one
 // ConnectionService method and renders the result.
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -66,9 +68,17 @@ namespace {
 HttpResponse token_response(const Result<ConnectionCredentials>& creds) noexcept {
   try {
     if (!creds.ok()) return error_response(creds.status());
-    boost::json::object view = credentials_view(creds.value());
-    HttpResponse r = json_response(200, view);
-    wipe_strings(view);
+    // The view is built in a buffer on this stack (values larger than it
+    // spill to the heap) and every string of it is wiped before it goes.
+    alignas(std::max_align_t) unsigned char buffer[2048];
+    HttpResponse r;
+    {
+      boost::json::monotonic_resource arena(buffer, sizeof buffer);
+      boost::json::object view = credentials_view(creds.value(), &arena);
+      r = json_response(200, view);
+      wipe_strings(view);
+    }
+    wipe_bytes(buffer, sizeof buffer);
     // The body carries credentials: no cache may keep a copy.
     r.set_header("Cache-Control", "no-store");
     return r;

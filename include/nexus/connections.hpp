@@ -125,6 +125,9 @@ boost::json::object connection_view(const ConnectionRecord& connection);
 
 // The response of a credential read: connection_id, provider_name, auth_type,
 // api_base_url and the values. Only for the caller that asked for them.
-boost::json::object credentials_view(const ConnectionCredentials& credentials);
+// `storage`: where the object's memory comes from (a monotonic_resource on
+// the caller's stack spares the heap); the default heap when null.
+boost::json::object credentials_view(const ConnectionCredentials& credentials,
+                                     boost::json::storage_ptr storage = {});
 
 }  // namespace nexus

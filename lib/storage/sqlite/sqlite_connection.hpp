@@ -78,6 +78,8 @@ class Statement {
   // returned SQLITE_ROW.
   bool is_null(int column) const;
   std::string text(int column) const;  // "" for NULL
+  // The text without a copy; valid until the next step() or reset.
+  std::string_view text_view(int column) const;  // "" for NULL
   std::optional<std::string> optional_text(int column) const;
   std::int64_t integer(int column) const;
   std::string blob(int column) const;  // "" for NULL

@@ -608,15 +608,20 @@ ConnectionRead select_connection(Connection& c, std::string_view workspace, std:
   if (rc != SQLITE_ROW) return failed(error_status(rc, operation));
   Result<ConnectionRecord> record = read_connection(*stmt);
   if (!record.ok()) return failed(record.status());
-  Result<ProviderBrief> provider = detail::provider_not_found();
-  if (record->status == ConnectionStatus::kActive && !stmt->is_null(kProviderId)) {
-    auto auth_type = parse_auth_type(stmt->text(kProviderAuthType));
+  const bool has_provider =
+      record->status == ConnectionStatus::kActive && !stmt->is_null(kProviderId);
+  std::optional<AuthType> auth_type;
+  if (has_provider) {
+    auth_type = parse_auth_type(stmt->text_view(kProviderAuthType));
     if (!auth_type) return failed(corrupt_row("providers"));
-    provider = ProviderBrief{.id = stmt->text(kProviderId),
-                             .name = stmt->text(kProviderName),
-                             .auth_type = *auth_type,
-                             .api_base_url = stmt->optional_text(kProviderApiBaseUrl)};
   }
+  Result<ProviderBrief> provider =
+      has_provider ? Result<ProviderBrief>(
+                         ProviderBrief{.id = stmt->text(kProviderId),
+                                       .name = stmt->text(kProviderName),
+                                       .auth_type = *auth_type,
+                                       .api_base_url = stmt->optional_text(kProviderApiBaseUrl)})
+                   : Result<ProviderBrief>(detail::provider_not_found());
   for (; rc == SQLITE_ROW; rc = stmt->step()) {
     if (stmt->is_null(kField)) break;  // no sealed values (provider deleted)
     record->credentials.push_back(SealedField{stmt->text(kField), stmt->blob(kEnvelope)});
