@@ -3,8 +3,12 @@
 
 #include <sodium.h>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace nexus {
 namespace {
@@ -17,13 +21,54 @@ class SystemClock final : public Clock {
   }
 };
 
+// Bumped in a forked child: its threads must not hand out what the
+// parent's buffers still hold.
+std::atomic<unsigned> fork_generation{0};
+
 class SodiumRandom final : public RandomSource {
  public:
   SodiumRandom() {
     if (sodium_init() < 0) std::abort();  // no entropy source: nothing is safe to do
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
   }
-  void fill(void* out, std::size_t n) override { randombytes_buf(out, n); }
+
+  // Requests of up to kSmall bytes (ids: 16) are served from a per-thread
+  // buffer that one call to the kernel's CSPRNG fills for many of them (a
+  // getrandom system call per id cost a token read about a microsecond);
+  // bytes are wiped from the buffer as they are handed out. Larger requests
+  // (key material) always go to randombytes_buf directly.
+  void fill(void* out, std::size_t n) override {
+    if (n > kSmall) {
+      randombytes_buf(out, n);
+      return;
+    }
+    Buffer& b = buffer;
+    const unsigned generation = fork_generation.load(std::memory_order_relaxed);
+    if (b.generation != generation) {
+      sodium_memzero(b.bytes, sizeof b.bytes);
+      b.used = sizeof b.bytes;
+      b.generation = generation;
+    }
+    if (sizeof b.bytes - b.used < n) {
+      randombytes_buf(b.bytes, sizeof b.bytes);
+      b.used = 0;
+    }
+    std::memcpy(out, b.bytes + b.used, n);
+    sodium_memzero(b.bytes + b.used, n);
+    b.used += n;
+  }
+
+ private:
+  static constexpr std::size_t kSmall = 16;
+  struct Buffer {
+    unsigned char bytes[512];
+    std::size_t used = sizeof bytes;  // all used: filled on first use
+    unsigned generation = 0;
+  };
+  static thread_local Buffer buffer;
 };
+
+thread_local SodiumRandom::Buffer SodiumRandom::buffer;
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;

@@ -38,7 +38,11 @@ class RandomSource {
   virtual void fill(void* out, std::size_t n) = 0;
 };
 
-// libsodium's CSPRNG. Thread-safe; the returned reference lives forever.
+// libsodium's CSPRNG (the kernel's getrandom). Requests of up to 16 bytes
+// (ids) are served from a per-thread buffer of its output, refilled 512
+// bytes at a time, wiped as it is handed out and discarded in a forked
+// child; larger requests (key material) go to the kernel each time.
+// Thread-safe; the returned reference lives forever.
 RandomSource& system_random();
 
 // A new opaque id: `prefix` followed by 26 base32 characters (128 random bits).
