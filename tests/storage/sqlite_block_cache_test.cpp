@@ -117,6 +117,8 @@ TEST_CASE("sqlite block cache: this process's SQLite allocates from it",
   void* p = sqlite3_malloc(100);
   REQUIRE(p != nullptr);
   CHECK(sqlite3_msize(p) == 112);  // SQLite's own allocator would say 104
+  // And it does not count allocations (SQLITE_CONFIG_MEMSTATUS off).
+  CHECK(sqlite3_memory_used() == 0);
   sqlite3_free(p);
 }
 

@@ -151,7 +151,11 @@ bool install() noexcept {
       .xShutdown = [](void*) {},
       .pAppData = nullptr,
   };
-  return sqlite3_config(SQLITE_CONFIG_MALLOC, &kMethods) == SQLITE_OK;
+  if (sqlite3_config(SQLITE_CONFIG_MALLOC, &kMethods) != SQLITE_OK) return false;
+  // Without this SQLite counts every allocation under one process-wide mutex
+  // (for sqlite3_memory_used, which nothing here reads).
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  return true;
 }
 
 }  // namespace nexus::sqlite::block_cache

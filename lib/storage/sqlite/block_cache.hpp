@@ -35,8 +35,10 @@ int round_up(int n) noexcept;
 // Blocks on the calling thread's lists, per class (tests).
 std::size_t cached_on_this_thread(std::size_t size_class) noexcept;
 
-// Installs the cache as SQLite's allocator (SQLITE_CONFIG_MALLOC). SQLite
-// accepts that only before it is first used in the process: false then.
+// Installs the cache as SQLite's allocator (SQLITE_CONFIG_MALLOC) and turns
+// off SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS), which count every
+// allocation under one process-wide mutex. SQLite accepts that only before
+// it is first used in the process: false then.
 bool install() noexcept;
 
 }  // namespace nexus::sqlite::block_cache
