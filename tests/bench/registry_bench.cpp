@@ -26,10 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.hpp"
 #include "nexus/audit.hpp"
 #include "nexus/clock.hpp"
 #include "nexus/registry.hpp"
-#include "nexus/storage.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -475,12 +475,4 @@ BENCHMARK(BM_RegistryCreateConcurrent)->Unit(benchmark::kMicrosecond)->Threads(8
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  // As the server does (see use_sqlite_block_cache).
-  nexus::use_sqlite_block_cache();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+NEXUS_BENCHMARK_MAIN()

@@ -20,7 +20,7 @@
 #include <string_view>
 
 #include "http_message.hpp"
-#include "nexus/storage.hpp"
+#include "bench/bench_main.hpp"
 #include "nexus/nexus.hpp"
 #include "router.hpp"
 #include "test_support.hpp"
@@ -196,12 +196,4 @@ BENCHMARK(BM_RouterGetTokenAsync)->Arg(64)->UseRealTime()->MeasureProcessCPUTime
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  // As the server does (see use_sqlite_block_cache).
-  nexus::use_sqlite_block_cache();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+NEXUS_BENCHMARK_MAIN()

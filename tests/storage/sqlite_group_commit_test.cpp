@@ -768,6 +768,15 @@ std::function<Status(sqlite::Connection&)> statement(std::string sql) {
   };
 }
 
+// Runs each of `sqls` (they must succeed), then fails with `failure`.
+std::function<Status(sqlite::Connection&)> then_fail(std::vector<std::string> sqls,
+                                                     Status failure) {
+  return [sqls, failure](sqlite::Connection& c) -> Status {
+    for (const std::string& sql : sqls) REQUIRE(c.run(sql) == SQLITE_DONE);
+    return failure;
+  };
+}
+
 TEST_CASE("sqlite group commit: a failed single-statement mutation leaves nothing, without a "
           "savepoint",
           "[storage][sqlite][group-commit]") {
@@ -781,11 +790,8 @@ TEST_CASE("sqlite group commit: a failed single-statement mutation leaves nothin
       {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('b', '1'), ('a', 'x')")},
       // Two statements, then a failure: its savepoint undoes both.
       {Isolation::kSavepoint,
-       [](sqlite::Connection& c) -> Status {
-         REQUIRE(c.run("INSERT INTO t VALUES ('c', '1')") == SQLITE_DONE);
-         REQUIRE(c.run("INSERT INTO t VALUES ('d', '1')") == SQLITE_DONE);
-         return Status(ErrorCode::kValidationFailed, "changed its mind");
-       }},
+       then_fail({"INSERT INTO t VALUES ('c', '1')", "INSERT INTO t VALUES ('d', '1')"},
+                 Status(ErrorCode::kValidationFailed, "changed its mind"))},
       {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('e', '1')")},
   });
   REQUIRE(statuses.size() == 5);
@@ -806,10 +812,8 @@ TEST_CASE("sqlite group commit: a single-statement mutation that fails after its
       {Isolation::kSingleStatement, statement("INSERT INTO t VALUES ('a', '1')")},
       // Breaks the contract: nothing could undo its row alone.
       {Isolation::kSingleStatement,
-       [](sqlite::Connection& c) -> Status {
-         REQUIRE(c.run("INSERT INTO t VALUES ('b', '1')") == SQLITE_DONE);
-         return Status(ErrorCode::kInternal, "out of memory after the insert");
-       }},
+       then_fail({"INSERT INTO t VALUES ('b', '1')"},
+                 Status(ErrorCode::kInternal, "out of memory after the insert"))},
       {Isolation::kSavepoint, statement("INSERT INTO t VALUES ('c', '1')")},
   });
   REQUIRE(statuses.size() == 3);
