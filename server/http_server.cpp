@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <functional>
 #include <vector>
 
 #include "blocking_pool.hpp"
@@ -80,6 +81,12 @@ struct HttpServer::Impl {
   void stop();
 
   bool stopping() const { return stopping_flag.load(std::memory_order_acquire); }
+  // Hands `answer` (an async route's answer, from the thread that completed
+  // it: the storage's writer) to the I/O threads. The answers handed over
+  // before an I/O thread takes them travel in one post, which wakes one
+  // thread, not one each; each then runs on its session's strand, inline.
+  void hand_over(std::function<void()> answer);
+  void take_answers();
   // Sessions register themselves; false when the server is full or stopping.
   bool add(Session* s, const std::shared_ptr<Session>& sp);
   bool has_room();
@@ -106,6 +113,9 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping_flag{false};
   bool grace_over = false;  // on strand
   std::atomic<bool> abandoned{false};
+
+  std::mutex answers_mu;
+  std::vector<std::function<void()>> answers;  // GUARDED_BY(answers_mu)
 
   net::io_context ioc;
   net::strand<net::io_context::executor_type> strand;
@@ -385,14 +395,17 @@ class Session : public std::enable_shared_from_this<Session> {
                     unsigned version, bool keep_alive) {
     auto job = make_job(std::move(request), route, start, version, keep_alive);
     router().handle_async(job->request, [job](HttpResponse response) mutable {
-      // The strand gets the only reference: the session is never destroyed
-      // on the completing thread, which the server does not join.
-      auto executor = job->session->stream_.get_executor();
-      net::post(executor, [job = std::move(job), response = std::move(response)]() mutable {
-        Session& self = *job->session;
-        self.router().finish(job->request, response, SteadyClock::now() - job->start);
-        wipe_request(job->request, job->route->secret_request);
-        self.reply(*job, std::move(response));
+      // The I/O threads get the only reference: the session is never
+      // destroyed on the completing thread, which the server does not join.
+      HttpServer::Impl& server = job->session->server_;
+      server.hand_over([job = std::move(job), response = std::move(response)]() mutable {
+        auto executor = job->session->stream_.get_executor();
+        net::dispatch(executor, [job = std::move(job), response = std::move(response)]() mutable {
+          Session& self = *job->session;
+          self.router().finish(job->request, response, SteadyClock::now() - job->start);
+          wipe_request(job->request, job->route->secret_request);
+          self.reply(*job, std::move(response));
+        });
       });
     });
     // The key has been checked; the answer comes later, on this strand, so
@@ -572,6 +585,25 @@ void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
 bool HttpServer::Impl::has_room() {
   std::lock_guard lock(mu);
   return sessions.size() < options.max_connections;
+}
+
+void HttpServer::Impl::hand_over(std::function<void()> answer) {
+  bool first;
+  {
+    std::lock_guard lock(answers_mu);
+    first = answers.empty();  // else a take_answers is posted and has not run
+    answers.push_back(std::move(answer));
+  }
+  if (first) net::post(ioc, [this] { take_answers(); });
+}
+
+void HttpServer::Impl::take_answers() {
+  std::vector<std::function<void()>> taken;
+  {
+    std::lock_guard lock(answers_mu);
+    taken.swap(answers);
+  }
+  for (auto& answer : taken) answer();
 }
 
 bool HttpServer::Impl::add(Session* s, const std::shared_ptr<Session>& sp) {
