@@ -15,11 +15,12 @@
 #include <boost/beast/http.hpp>
 #include <csignal>
 #include <cstring>
+#include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <functional>
 #include <vector>
 
 #include "blocking_pool.hpp"
@@ -83,8 +84,9 @@ struct HttpServer::Impl {
   bool stopping() const { return stopping_flag.load(std::memory_order_acquire); }
   // Hands `answer` (an async route's answer, from the thread that completed
   // it: the storage's writer) to the I/O threads. The answers handed over
-  // before an I/O thread takes them travel in one post, which wakes one
-  // thread, not one each; each then runs on its session's strand, inline.
+  // before an I/O thread takes them travel together: one post from the
+  // writer, then at most one per I/O thread, instead of one post (and often
+  // one woken thread) each; each answer runs on its session's strand, inline.
   void hand_over(std::function<void()> answer);
   void take_answers();
   // Sessions register themselves; false when the server is full or stopping.
@@ -598,10 +600,34 @@ void HttpServer::Impl::hand_over(std::function<void()> answer) {
 }
 
 void HttpServer::Impl::take_answers() {
-  std::vector<std::function<void()>> taken;
+  using Answers = std::vector<std::function<void()>>;
+  Answers taken;
   {
     std::lock_guard lock(answers_mu);
     taken.swap(answers);
+  }
+  // Spread over the I/O threads: one part per thread, each part its own
+  // post, this thread running the first. Sending is most of an answer's
+  // work; one thread sending a whole batch left the other core idle.
+  const auto parts = static_cast<std::size_t>(threads);
+  const std::size_t per_part = (taken.size() + parts - 1) / parts;
+  while (taken.size() > per_part) {
+    const std::size_t keep = taken.size() - per_part;
+    std::shared_ptr<Answers> part;
+    try {
+      part = std::make_shared<Answers>(std::make_move_iterator(taken.begin() + keep),
+                                       std::make_move_iterator(taken.end()));
+    } catch (...) {
+      break;  // out of memory: this thread answers them all
+    }
+    taken.resize(keep);
+    try {
+      net::post(ioc, [part] {
+        for (auto& answer : *part) answer();
+      });
+    } catch (...) {
+      for (auto& answer : *part) answer();
+    }
   }
   for (auto& answer : taken) answer();
 }

@@ -16,9 +16,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "server_fixture.hpp"
 #include "text.hpp"
@@ -381,14 +383,57 @@ TEST_CASE("server: a held database write stalls no read, and queued writes are d
   CHECK(log_has(f, "shut down before the request could start"));
 }
 
-// A fixture with an api_key connection whose token the tests read.
-std::string connect_stripe(RouterFixture& f, std::string_view secret) {
-  REQUIRE(f.as(f.admin, "POST", "/v1/providers", kStripeJson).status == 201);
+// An api_key connection of the stripe provider holding `secret`.
+std::string add_connection(RouterFixture& f, std::string_view secret) {
   auto created = f.as(f.admin, "POST", "/v1/connections",
                       R"({"provider_name":"stripe","user_id":"u-1","credentials":{"secret_key":")" +
                           std::string(secret) + R"("}})");
   REQUIRE(created.status == 201);
   return std::string(created.json.at("connection_id").as_string());
+}
+
+// A fixture with an api_key connection whose token the tests read.
+std::string connect_stripe(RouterFixture& f, std::string_view secret) {
+  REQUIRE(f.as(f.admin, "POST", "/v1/providers", kStripeJson).status == 201);
+  return add_connection(f, secret);
+}
+
+TEST_CASE("server: token reads completed in one burst each get their own answer",
+          "[server][http][async]") {
+  // The writer hands a burst of answers over together and the I/O threads
+  // split it: each must still reach its own connection, whole.
+  RouterFixture f;
+  constexpr std::size_t kReads = 24;
+  std::vector<std::string> ids;
+  std::vector<std::string> secrets;
+  for (std::size_t i = 0; i < kReads; ++i) {
+    secrets.push_back("sk_test_burst_" + std::to_string(i) + "_end");
+    ids.push_back(i == 0 ? connect_stripe(f, secrets[i]) : add_connection(f, secrets[i]));
+  }
+  HeldAppends held(f.faulty_storage());
+  server::ServerOptions options;
+  options.threads = 4;
+  RunningServer s(f, options);
+
+  std::vector<std::unique_ptr<Client>> clients;
+  for (std::size_t i = 0; i < kReads; ++i) {
+    clients.push_back(std::make_unique<Client>(s.port));
+    REQUIRE(clients.back()->send(request("GET", "/v1/token/" + ids[i], f.agent)));
+  }
+  REQUIRE(held.wait_held(kReads));
+  for (std::size_t i = 0; i < kReads; ++i) held.complete(i);  // one burst, from this thread
+  for (std::size_t i = 0; i < kReads; ++i) {
+    INFO("read " << i);
+    auto r = clients[i]->read_response();
+    CHECK(r.status == 200);
+    auto body = boost::json::parse(r.body);
+    CHECK(body.at("connection_id").as_string() == ids[i]);
+    CHECK(body.at("credentials").at("secret_key").as_string() == secrets[i]);
+  }
+  s.stop();
+  auto result = s.result();
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
 }
 
 TEST_CASE("server: a token read is answered once its audit event is stored, reads go on meanwhile",
