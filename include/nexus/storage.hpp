@@ -335,6 +335,12 @@ struct SqliteOptions {
 // cache and reads the row from the database. So a read never returns data
 // older than a write acknowledged to any caller, in this process or another.
 //
+// Credential reads (read_connection_recorded) skip their query when the
+// writer holds what the previous read of the same connection found (sealed
+// values, never a plaintext). That is exact too: it is forgotten when any
+// other mutation begins, when a transaction fails, and when another
+// connection has committed since the last transaction.
+//
 // kUnavailable when the file cannot be opened or created; kInternal when a
 // migration fails (nothing of it is applied) or the database's schema is newer
 // than this library knows.

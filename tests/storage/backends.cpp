@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "nexus/vault.hpp"
 #include "storage/conformance.hpp"
 
 namespace nexus::testing {
@@ -86,6 +87,41 @@ Provider next_version(Provider provider) {
   provider.version += 1;
   provider.updated_at += std::chrono::milliseconds(1);
   return provider;
+}
+
+std::string fake_envelope(std::string_view key_id, std::string_view body) {
+  std::string e;
+  e.push_back(char(kEnvelopeVersion));
+  e.push_back(char(key_id.size()));
+  e.append(key_id);
+  e.append(std::string(24 + 16, '\x5a'));
+  e.append(body);
+  return e;
+}
+
+ConnectionRecord connection_for(const Provider& p, std::string id, std::string user) {
+  ConnectionRecord c;
+  c.id = std::move(id);
+  c.workspace = p.workspace;
+  c.provider_id = p.id;
+  c.provider_name = p.spec.name;
+  c.user_id = std::move(user);
+  c.created_at = c.updated_at = kT0;
+  c.credentials = {{"api_key", fake_envelope("k1", c.id + "-a")},
+                   {"secret_key", fake_envelope("k1", c.id + "-s")}};
+  return c;
+}
+
+AuditEvent connection_event(const ConnectionRecord& c, std::string_view type) {
+  AuditEvent e;
+  e.id = "evt_" + c.id + std::string(type);
+  e.workspace = c.workspace;
+  e.event_type = type;
+  e.provider_name = c.provider_name;
+  e.provider_id = c.provider_id;
+  e.at = kT0;
+  e.data = "{}";
+  return e;
 }
 
 std::vector<std::string> names_of(const std::vector<Provider>& providers) {

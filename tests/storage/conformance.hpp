@@ -60,6 +60,15 @@ AuditEvent event_for(std::string_view event_type, const Provider& provider, Time
 // `provider` as the next version: version + 1, updated_at later.
 Provider next_version(Provider provider);
 
+// An envelope-shaped value under `key_id` (the storage never opens it).
+std::string fake_envelope(std::string_view key_id, std::string_view body);
+
+// Connection `id` of `user` through `p`, with two sealed values under key k1.
+ConnectionRecord connection_for(const Provider& p, std::string id, std::string user);
+
+// An audit event of `type` about connection `c`, with an id of its own.
+AuditEvent connection_event(const ConnectionRecord& c, std::string_view type);
+
 // Names of `providers`, in order.
 std::vector<std::string> names_of(const std::vector<Provider>& providers);
 // Seqs of `events`, in order.

@@ -23,42 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// An envelope-shaped value under `key_id` (the storage never opens it).
-std::string fake_envelope(std::string_view key_id, std::string_view body) {
-  std::string e;
-  e.push_back(char(kEnvelopeVersion));
-  e.push_back(char(key_id.size()));
-  e.append(key_id);
-  e.append(std::string(24 + 16, '\x5a'));
-  e.append(body);
-  return e;
-}
-
-ConnectionRecord connection_for(const Provider& p, std::string id, std::string user) {
-  ConnectionRecord c;
-  c.id = std::move(id);
-  c.workspace = p.workspace;
-  c.provider_id = p.id;
-  c.provider_name = p.spec.name;
-  c.user_id = std::move(user);
-  c.created_at = c.updated_at = kT0;
-  c.credentials = {{"api_key", fake_envelope("k1", c.id + "-a")},
-                   {"secret_key", fake_envelope("k1", c.id + "-s")}};
-  return c;
-}
-
-AuditEvent connection_event(const ConnectionRecord& c, std::string_view type) {
-  AuditEvent e;
-  e.id = "evt_" + c.id + std::string(type);
-  e.workspace = c.workspace;
-  e.event_type = type;
-  e.provider_name = c.provider_name;
-  e.provider_id = c.provider_id;
-  e.at = kT0;
-  e.data = "{}";
-  return e;
-}
-
 Provider stored_provider(Storage& storage, std::string_view ws, std::string_view name) {
   Provider p = full_provider(ws, name);
   p.spec.client_secret.reset();
@@ -336,6 +300,67 @@ TEST_CASE("storage: read_connection_recorded reads, then appends the recorder's 
   CHECK(read.found->provider.status().code() == ErrorCode::kProviderNotFound);
   CHECK(storage->audit_head("ws")->seq == seq + 1);
   CHECK(AuditLog(*storage).verify("ws")->ok);
+}
+
+// The SQLite backend keeps what a credential read found, for the next read
+// of the same connection: every change in between must still be seen.
+TEST_CASE("storage: a credential read sees every change made since the previous read",
+          "[storage][async]") {
+  NEXUS_FOR_EACH_STORAGE_BACKEND(backend);
+  const bool async = GENERATE(false, true);
+  INFO("async: " << async);
+  auto storage = backend.make();
+  Provider p = stored_provider(*storage, "ws", "stripe");
+  ConnectionRecord c = stored_connection(*storage, p);
+  int n = 0;
+  auto read = [&](std::string_view id) {
+    RecordedRead r = read_recorded(*storage, async, "ws", id, [&](const ConnectionRead&) {
+      AuditEvent e = connection_event(c, "token_retrieved");
+      e.id += std::to_string(++n);
+      return e;
+    });
+    REQUIRE(r.status.ok());
+    REQUIRE(r.found);
+    return std::move(*r.found);
+  };
+  for (int i = 0; i < 2; ++i) CHECK(read("con_1").connection.value() == c);
+
+  // The values re-sealed (a key rotation).
+  auto old = storage->envelopes_not_under("k2", 10);
+  REQUIRE(old.ok());
+  std::vector<std::string> replacement;
+  for (const auto& ref : old.value()) replacement.push_back(fake_envelope("k2", ref.field));
+  REQUIRE(storage->replace_envelopes(old.value(), replacement).ok());
+  ConnectionRecord resealed = read("con_1").connection.value();
+  REQUIRE(resealed.credentials.size() == 2);
+  for (const SealedField& f : resealed.credentials) {
+    CHECK(f.envelope == fake_envelope("k2", "credentials." + f.name));
+  }
+
+  // The provider changed.
+  Provider v2 = next_version(p);
+  v2.spec.api_base_url = "https://api2.stripe.com";
+  REQUIRE(storage->update_provider(v2, p.version, event_for(audit_events::kProviderUpdated, v2))
+              .ok());
+  CHECK(read("con_1").provider.value().api_base_url == "https://api2.stripe.com");
+
+  // The connection deleted: not found, nor its values.
+  REQUIRE(storage->delete_connection("ws", "con_1", connection_event(c, "connection.deleted"))
+              .ok());
+  CHECK(read("con_1").connection.status().code() == ErrorCode::kNotFound);
+
+  // Another connection, read, then its provider deleted.
+  ConnectionRecord c2 = connection_for(v2, "con_2", "u2");
+  REQUIRE(storage->insert_connection(c2, connection_event(c2, "connection.created")).ok());
+  CHECK(read("con_2").connection.value() == c2);
+  REQUIRE(storage
+              ->delete_provider("ws", "stripe", v2.version,
+                                event_for(audit_events::kProviderDeleted, v2, kT0 + 5s))
+              .ok());
+  ConnectionRead after = read("con_2");
+  CHECK(after.connection.value().status == ConnectionStatus::kProviderDeleted);
+  CHECK(after.connection.value().credentials.empty());
+  CHECK(!after.provider.ok());
 }
 
 TEST_CASE("storage: a credential read's event records the state it read, even under deletion",

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -238,6 +239,52 @@ TEST_CASE("open_storage: memory and sqlite URLs", "[storage]") {
       CHECK(storage.status().field() == "database");
     }
   }
+}
+
+// A credential read is served from what the writer kept of the previous
+// read of that connection: a change committed by another connection (another
+// process) must reach the next read all the same.
+TEST_CASE("sqlite: a credential read sees what another process changed since the last",
+          "[storage][sqlite]") {
+  TempDir dir;
+  const std::string path = dir.file("nexus.db");
+  auto here = open_ok(path);
+  auto other = open_ok(path);
+  Provider p = full_provider("ws", "stripe");
+  insert(*here, p);
+  ConnectionRecord c = connection_for(p, "con_1", "u1");
+  REQUIRE(here->insert_connection(c, connection_event(c, "connection.created")).ok());
+  int n = 0;
+  auto read = [&] {
+    std::optional<ConnectionRead> found;
+    Status s = here->read_connection_recorded("ws", "con_1", [&](const ConnectionRead& r) {
+      found = r;
+      AuditEvent e = connection_event(c, "token_retrieved");
+      e.id += std::to_string(++n);
+      return e;
+    });
+    REQUIRE(s.ok());
+    REQUIRE(found);
+    return std::move(*found);
+  };
+  CHECK(read().connection.value() == c);
+  CHECK(read().connection.value() == c);
+
+  // Re-sealed by the other process.
+  auto old = other->envelopes_not_under("k2", 10);
+  REQUIRE(old.ok());
+  std::vector<std::string> replacement;
+  for (const auto& ref : old.value()) replacement.push_back(fake_envelope("k2", ref.field));
+  REQUIRE(other->replace_envelopes(old.value(), replacement).ok());
+  const ConnectionRecord resealed = read().connection.value();
+  REQUIRE(resealed.credentials.size() == 2);
+  for (const SealedField& f : resealed.credentials) {
+    CHECK(f.envelope == fake_envelope("k2", "credentials." + f.name));
+  }
+
+  // Deleted by the other process.
+  REQUIRE(other->delete_connection("ws", "con_1", connection_event(c, "connection.deleted")).ok());
+  CHECK(read().connection.status().code() == ErrorCode::kNotFound);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -459,6 +460,51 @@ Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::stri
   return error_status(rc, operation);
 }
 
+// Connections as the writer last read them for a credential read, so that
+// the next read of the same connection skips the query (a join of three
+// tables). Only complete reads are kept (an active connection and its
+// provider), with the sealed envelopes, never a plaintext. Used on the
+// writer only, under its mutex, and emptied whenever what it holds may have
+// changed: when any mutation but a credential read or an audit append
+// begins (it may change a connection or a provider), when a batch ends
+// without committing (what was read inside it may be rolled back), and when
+// another connection has committed (AuditHeads::begin, after BEGIN
+// IMMEDIATE: no other connection commits until this transaction ends).
+class ConnectionReads {
+ public:
+  static constexpr std::size_t kCapacity = 4096;
+
+  const ConnectionRead* find(std::string_view workspace, std::string_view id) const {
+    auto it = reads_.find(id);
+    if (it == reads_.end() || it->second.connection->workspace != workspace) return nullptr;
+    return &it->second;
+  }
+
+  // Keeps `read` when it is complete. Never throws: out of memory, nothing
+  // is kept.
+  void keep(std::string_view id, ConnectionRead&& read) noexcept {
+    if (!read.connection.ok() || !read.provider.ok()) return;
+    try {
+      if (reads_.size() >= kCapacity) reads_.clear();
+      reads_.insert_or_assign(std::string(id), std::move(read));
+    } catch (...) {
+      reads_.clear();
+    }
+  }
+
+  void clear() noexcept { reads_.clear(); }
+  std::size_t size() const noexcept { return reads_.size(); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, ConnectionRead, Hash, std::equal_to<>> reads_;
+};
+
 // The audit chain heads of the workspaces this process appends to, on the
 // writer's side. Kept across write transactions while no other connection
 // commits (checked at the start of each one: the writer's PRAGMA
@@ -467,6 +513,9 @@ Result<AuditHead> read_head(Connection& c, std::string_view workspace, std::stri
 // only by the group commit's leader, with the writer's mutex held.
 class AuditHeads final : public BatchHooks {
  public:
+  // `reads` is emptied with the heads (ConnectionReads).
+  explicit AuditHeads(ConnectionReads& reads) : reads_(reads) {}
+
   Status begin(Connection& c) override {
     constexpr std::string_view kOp = "begin a write transaction";
     int rc;
@@ -474,7 +523,10 @@ class AuditHeads final : public BatchHooks {
     if (!stmt) return error_status(rc, kOp);
     if ((rc = stmt->step()) != SQLITE_ROW) return error_status(rc, kOp);
     const std::int64_t version = stmt->integer(0);
-    if (data_version_ != version) heads_.clear();  // another connection wrote
+    if (data_version_ != version) {  // another connection wrote
+      heads_.clear();
+      reads_.clear();
+    }
     data_version_ = version;
     return Status::Ok();
   }
@@ -519,13 +571,18 @@ class AuditHeads final : public BatchHooks {
   }
 
   void end(bool committed) override {
-    // Heads advanced by a transaction that did not commit are not stored.
-    if (!committed) heads_.clear();
+    // Heads advanced by a transaction that did not commit are not stored,
+    // and what was read inside it may be rolled back.
+    if (!committed) {
+      heads_.clear();
+      reads_.clear();
+    }
     dirty_.clear();
     undo_.clear();
   }
 
  private:
+  ConnectionReads& reads_;
   std::optional<std::int64_t> data_version_;
   std::map<std::string, AuditHead, std::less<>> heads_;
   std::set<std::string, std::less<>> dirty_;             // advanced in this transaction
@@ -1206,7 +1263,7 @@ class SqliteStorage final : public Storage {
     return write(
         kOp,
         [&](Connection& c) -> Status { return append_to_its_workspace(c, std::move(event), kOp); },
-        Isolation::kSingleStatement);
+        Isolation::kSingleStatement, Touches::kAuditOnly);
   }
 
   void append_audit_async(AuditEvent event, std::function<void(Status)> done) override {
@@ -1224,10 +1281,8 @@ class SqliteStorage final : public Storage {
     constexpr std::string_view kOp = "read a connection's credentials";
     return write(
         kOp,
-        [&](Connection& c) -> Status {
-          return append_to_its_workspace(c, record(select_connection(c, workspace, id, kOp)), kOp);
-        },
-        Isolation::kSingleStatement);
+        [&](Connection& c) -> Status { return read_recorded(c, workspace, id, record, kOp); },
+        Isolation::kSingleStatement, Touches::kAuditOnly);
   }
 
   void read_connection_recorded_async(std::string_view workspace, std::string_view id,
@@ -1248,8 +1303,7 @@ class SqliteStorage final : public Storage {
         kOp,
         [this, ws = std::move(ws), connection_id = std::move(connection_id),
          record = std::move(record)](Connection& c) -> Status {
-          return append_to_its_workspace(c, record(select_connection(c, ws, connection_id, kOp)),
-                                         kOp);
+          return read_recorded(c, ws, connection_id, record, kOp);
         },
         std::move(done), Isolation::kSingleStatement);
   }
@@ -1399,13 +1453,38 @@ class SqliteStorage final : public Storage {
   std::size_t cached_providers() const { return providers_.size(); }
 
  private:
+  // Whether a mutation leaves connections and providers as they are (it
+  // only appends to the audit log), so connection_reads_ stays valid.
+  enum class Touches { kConnections, kAuditOnly };
+
   // Runs `body(Connection&) -> Status` in a write transaction on the writer,
   // usually together with other callers' (group commit). Returns once the
   // transaction committed, or with the error that kept it from committing.
+  // Unless `touches` says otherwise, connection_reads_ is emptied first.
   template <typename F>
-  Status write(std::string_view operation, F&& body,
-               Isolation isolation = Isolation::kSavepoint) {
-    return committer_.run(operation, WriteBody(body), isolation);
+  Status write(std::string_view operation, F&& body, Isolation isolation = Isolation::kSavepoint,
+               Touches touches = Touches::kConnections) {
+    if (touches == Touches::kAuditOnly) {
+      return committer_.run(operation, WriteBody(body), isolation);
+    }
+    auto forgetting = [&](Connection& c) -> Status {
+      connection_reads_.clear();
+      return body(c);
+    };
+    return committer_.run(operation, WriteBody(forgetting), isolation);
+  }
+
+  // Connection `id`'s credential read, recorded by `record` (inside a write
+  // transaction): from connection_reads_ when it holds the connection.
+  Status read_recorded(Connection& c, std::string_view workspace, std::string_view id,
+                       const ReadRecorder& record, std::string_view operation) {
+    if (const ConnectionRead* kept = connection_reads_.find(workspace, id)) {
+      return append_to_its_workspace(c, record(*kept), operation);
+    }
+    ConnectionRead read = select_connection(c, workspace, id, operation);
+    AuditEvent event = record(read);
+    connection_reads_.keep(id, std::move(read));
+    return append_to_its_workspace(c, std::move(event), operation);
   }
 
   // Whether `reader` saw any other connection (this process's writer, or
@@ -1470,7 +1549,8 @@ class SqliteStorage final : public Storage {
   std::mutex writer_mu_;
   // Declared before readers_ so that it closes last and checkpoints the WAL.
   const std::unique_ptr<Connection> writer_;  // used only under writer_mu_
-  AuditHeads heads_;                          // used only under writer_mu_
+  ConnectionReads connection_reads_;          // used only under writer_mu_
+  AuditHeads heads_{connection_reads_};       // used only under writer_mu_
   GroupCommitter committer_;
   ReaderPool readers_;
   ProviderCache providers_;
