@@ -580,6 +580,9 @@ TEST_CASE("sqlite group commit: destroying the storage runs the async appends st
   const std::string path = dir.file("nexus.db");
   SqliteOptions options;
   options.busy_timeout_ms = 60'000;  // far longer than the test holds the lock
+  // One write per batch: a writer thread slow to wake would otherwise take
+  // several appends into its first batch, and fewer would stay queued.
+  options.max_batch_writes = 1;
   auto storage = open_ok(path, options);
   const Provider p = minimal_provider("ws", "github");
   constexpr std::size_t kAppends = 12;
