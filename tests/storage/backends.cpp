@@ -124,6 +124,14 @@ AuditEvent connection_event(const ConnectionRecord& c, std::string_view type) {
   return e;
 }
 
+void reseal_all(Storage& storage, std::string_view key_id) {
+  auto old = storage.envelopes_not_under(key_id, 1000);
+  REQUIRE(old.ok());
+  std::vector<std::string> replacement;
+  for (const auto& ref : old.value()) replacement.push_back(fake_envelope(key_id, ref.field));
+  REQUIRE(storage.replace_envelopes(old.value(), replacement).ok());
+}
+
 std::vector<std::string> names_of(const std::vector<Provider>& providers) {
   std::vector<std::string> names;
   for (const auto& p : providers) names.push_back(p.spec.name);

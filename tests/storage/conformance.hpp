@@ -69,6 +69,10 @@ ConnectionRecord connection_for(const Provider& p, std::string id, std::string u
 // An audit event of `type` about connection `c`, with an id of its own.
 AuditEvent connection_event(const ConnectionRecord& c, std::string_view type);
 
+// Re-seals, through `storage`, every envelope not under `key_id` as
+// fake_envelope(key_id, its field), as a key rotation would.
+void reseal_all(Storage& storage, std::string_view key_id);
+
 // Names of `providers`, in order.
 std::vector<std::string> names_of(const std::vector<Provider>& providers);
 // Seqs of `events`, in order.

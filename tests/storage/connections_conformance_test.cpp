@@ -326,11 +326,7 @@ TEST_CASE("storage: a credential read sees every change made since the previous 
   for (int i = 0; i < 2; ++i) CHECK(read("con_1").connection.value() == c);
 
   // The values re-sealed (a key rotation).
-  auto old = storage->envelopes_not_under("k2", 10);
-  REQUIRE(old.ok());
-  std::vector<std::string> replacement;
-  for (const auto& ref : old.value()) replacement.push_back(fake_envelope("k2", ref.field));
-  REQUIRE(storage->replace_envelopes(old.value(), replacement).ok());
+  reseal_all(*storage, "k2");
   ConnectionRecord resealed = read("con_1").connection.value();
   REQUIRE(resealed.credentials.size() == 2);
   for (const SealedField& f : resealed.credentials) {

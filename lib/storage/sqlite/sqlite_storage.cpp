@@ -493,7 +493,6 @@ class ConnectionReads {
   }
 
   void clear() noexcept { reads_.clear(); }
-  std::size_t size() const noexcept { return reads_.size(); }
 
  private:
   struct Hash {
